@@ -1,0 +1,1 @@
+"""Triage: deterministic findings, and the LLM agent that explains them."""

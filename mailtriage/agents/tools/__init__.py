@@ -1,0 +1,1 @@
+"""The agent's tools, one module per family, all over the store's query layer."""

@@ -1,0 +1,1 @@
+"""The service around the parsers: settings, store, ingest, HTTP API, metrics, CLI."""

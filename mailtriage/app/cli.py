@@ -1,0 +1,21 @@
+"""The ``mailtriage`` command. Each subcommand lives in ``mailtriage.app.commands``."""
+
+from __future__ import annotations
+
+import typer
+
+from mailtriage.app.commands import parse as parse_cmd
+
+app = typer.Typer(
+    name="mailtriage",
+    help="Postfix and Dovecot logs to delivery events, metrics and answers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+parse_cmd.register(app)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    app()

@@ -1,0 +1,1 @@
+"""One module per CLI command; ``mailtriage.app.cli`` registers them."""

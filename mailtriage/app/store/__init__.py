@@ -1,0 +1,1 @@
+"""Where delivery events live: one interface, an embedded DuckDB default."""

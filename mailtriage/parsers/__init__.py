@@ -1,0 +1,1 @@
+"""Log lines to typed records, records to messages and per-recipient deliveries."""
