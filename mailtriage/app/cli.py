@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from mailtriage.app.commands import ingest as ingest_cmd
 from mailtriage.app.commands import parse as parse_cmd
+from mailtriage.app.commands import report as report_cmd
+from mailtriage.app.commands import serve as serve_cmd
 
 app = typer.Typer(
     name="mailtriage",
@@ -14,6 +17,9 @@ app = typer.Typer(
 )
 
 parse_cmd.register(app)
+ingest_cmd.register(app)
+report_cmd.register(app)
+serve_cmd.register(app)
 
 
 def main() -> None:

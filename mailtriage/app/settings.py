@@ -9,6 +9,7 @@ defaults.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class StoreSettings(BaseModel):
     db: Path = Path("mailtriage.duckdb")
     url: str | None = None
     retention_days: int | None = None
+    # DuckDB's buffer memory; the process needs about 100 MB more for Python.
+    memory_limit_mb: int = 256
 
 
 class IngestSettings(BaseModel):
@@ -67,6 +70,8 @@ class IngestSettings(BaseModel):
     queue_max_lines: int = 200_000
     max_open_messages: int = 200_000
     syslog: list[str] = Field(default_factory=list)
+    # Files ``mailtriage serve`` follows (``--follow`` adds to them).
+    follow: list[Path] = Field(default_factory=list)
 
 
 class ServerSettings(BaseModel):
@@ -155,6 +160,10 @@ def load_settings(
     env_only = Settings()
     env_set = env_only.model_dump(exclude_unset=True, exclude_defaults=True)
     data = _merge(data, env_set)
+    # MAILTRIAGE_DB is the documented short form of MAILTRIAGE_STORE__DB.
+    short_db = os.environ.get("MAILTRIAGE_DB")
+    if short_db and "MAILTRIAGE_STORE__DB" not in os.environ:
+        data = _merge(data, {"store": {"db": short_db}})
     data = _merge(data, overrides or {})
     try:
         return Settings.model_validate(data)

@@ -81,6 +81,9 @@ class AttemptRow:
     cause: str | None = None
     temporary: bool | None = None
     dovecot_session: str | None = None
+    # The normalised Postfix-to-Dovecot join key (the assembler's docstring says how
+    # it is made): equal to DovecotRow.dovecot_key for the Dovecot side of this attempt.
+    dovecot_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -126,6 +129,8 @@ class DovecotRow:
     session_time_ms: float | None = None
     size: int | None = None
     sender: str | None = None
+    # The normalised join key, equal to AttemptRow.dovecot_key of the Postfix side.
+    dovecot_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -149,6 +154,8 @@ class LineRow:
     queue_id: str
     program: str
     line: str
+    # The MessageRow.key of the lifetime the line belongs to (queue IDs are reused).
+    message_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -177,6 +184,9 @@ class Batch:
     unparsed: list[UnparsedRow] = field(default_factory=list)
     lines_read: int = 0
     lines_unparsed: int = 0
+    # Fed lines per envelope program as logged (``postfix/smtpd``; "" without an
+    # envelope), summing to ``lines_read``: the metrics count lines by program.
+    lines_by_program: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return (

@@ -102,6 +102,8 @@ class Reject:
     proto: str | None = None
     helo: str | None = None
     source: str = "smtpd"
+    # cleanup header/body checks: the header or body line the rule matched
+    matched: str | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +125,7 @@ class CleanupMessageId:
     kind: ClassVar[str] = "cleanup_message_id"
     queue_id: str
     message_id: str
+    resent: bool = False  # True for a Resent-Message-ID header
 
 
 @dataclass(slots=True)
@@ -200,6 +203,7 @@ class Delivery:
     enhanced_code: str | None = None
     text: str = ""
     dovecot_session: str | None = None
+    tls: str | None = None  # the ``tls=`` summary that newer Postfix versions log
 
 
 @dataclass(slots=True)

@@ -1,0 +1,1 @@
+"""Reading logs: files (batch and followed), syslog, pushed lines; one pipeline."""

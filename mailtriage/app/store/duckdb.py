@@ -1,0 +1,1365 @@
+"""The DuckDB store: every table, query and migration of the embedded default.
+
+One database file (``[store] db``, ``--db``, ``MAILTRIAGE_DB``; default
+``./mailtriage.duckdb``). Tables, one per row type of ``mailtriage.parsers.model``
+plus bookkeeping:
+
+- ``messages`` (upserted by ``key``), ``attempts`` (``final`` marks outcomes),
+  ``rejects``, ``dovecot``, ``events``, ``lines`` (raw lines by message, for traces),
+  ``unparsed`` (counts added per shape), ``program_lines`` (lines per program);
+- ``sources`` (checkpoints), ``pipeline_state`` (the assemblers' open state),
+  ``conversations`` (chat turns), ``schema_version``;
+- the view ``attempt_dovecot`` pairs each Postfix attempt with the Dovecot row of the
+  same join key (``AttemptRow.dovecot_key``) logged at or before it, allowing
+  ``JOIN_SLACK_SECONDS`` of clock skew between hosts: a recipient retried after a
+  failure has several rows per key on both sides, paired by time.
+
+Times are DOUBLE epoch seconds (UTC); group-by dimensions (tenant, recipient
+domain, transport, cause, relay host, host) are plain columns of ``attempts``.
+
+Writes insert whole Arrow tables (``INSERT ... SELECT`` from a registered table) in
+one transaction with the checkpoints and the pipeline state. Queries use one DuckDB
+cursor per thread (``DuckDBPyConnection.cursor()`` opens a connection to the same
+database that one thread may use; DuckDB's MVCC gives each a consistent view), and
+writes are serialised by a lock on the store's own connection: any thread may query
+while another writes. One process at a time may open the file (DuckDB locks it).
+
+Errors of the engine are translated once, in ``_translated``, into ``StoreError``
+with a message that names the database and, where known, the remedy.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+from loguru import logger
+
+from mailtriage.app.store.base import (
+    GROUP_BY,
+    CauseCount,
+    ChatTurn,
+    Checkpoint,
+    DataRange,
+    DelayStats,
+    DeliveryFilter,
+    DeliveryItem,
+    DeliveryPage,
+    DomainVolume,
+    DovecotSide,
+    DovecotTimings,
+    EventCount,
+    EventItem,
+    FailureGroup,
+    FailureSample,
+    GroupBy,
+    GroupStats,
+    MessageInfo,
+    MessageTrace,
+    Percentiles,
+    ProgramLines,
+    RejectFilter,
+    RejectItem,
+    RejectPage,
+    RejectReason,
+    Scope,
+    Store,
+    Summary,
+    TimePoint,
+    TimeSeries,
+    TopRecipient,
+    TopSender,
+    TraceLine,
+    Traffic,
+    UnparsedShape,
+    UnparsedSummary,
+    decode_cursor,
+    encode_cursor,
+)
+from mailtriage.app.store.columns import ColumnBatch, to_columns
+from mailtriage.errors import (
+    NotFoundError,
+    QueryError,
+    SchemaError,
+    StoreError,
+)
+from mailtriage.parsers.model import Batch
+
+JOIN_SLACK_SECONDS = 60.0
+"""How much later than the Postfix attempt a Dovecot row may be logged and still
+pair with it (clock skew between an MX and an MDA host). Retries of one recipient
+are minutes apart (Postfix's ``minimal_backoff_time``, 300 s by default), so the
+slack cannot pair a row with the wrong retry."""
+
+MAX_BUCKETS = 10_000
+TRACE_LINES_LIMIT = 5_000
+RECEIVED_ORIGINS = ("smtpd", "pickup")
+
+# ------------------------------------------------------------------- migrations
+
+_MIGRATION_1 = [
+    "CREATE SEQUENCE attempt_ids",
+    "CREATE SEQUENCE reject_ids",
+    """CREATE TABLE messages (
+        key VARCHAR PRIMARY KEY, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
+        first_ts DOUBLE NOT NULL, last_ts DOUBLE NOT NULL, closed BOOLEAN NOT NULL,
+        origin VARCHAR NOT NULL, client_host VARCHAR, client_ip VARCHAR,
+        sasl_method VARCHAR, sasl_username VARCHAR, message_id VARCHAR,
+        sender VARCHAR, sender_domain VARCHAR, size BIGINT, nrcpt BIGINT,
+        tenant VARCHAR NOT NULL, parent_queue_id VARCHAR, expired BOOLEAN NOT NULL)""",
+    """CREATE TABLE attempts (
+        id BIGINT NOT NULL DEFAULT nextval('attempt_ids'),
+        ts DOUBLE NOT NULL, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
+        message_key VARCHAR NOT NULL, recipient VARCHAR NOT NULL,
+        recipient_domain VARCHAR NOT NULL, transport VARCHAR NOT NULL,
+        status VARCHAR NOT NULL, final BOOLEAN NOT NULL, tenant VARCHAR NOT NULL,
+        sender VARCHAR, sender_domain VARCHAR, message_id VARCHAR,
+        orig_recipient VARCHAR, program VARCHAR, relay_host VARCHAR,
+        relay_ip VARCHAR, relay_port BIGINT, conn_use BIGINT, delay DOUBLE,
+        delay_before_qmgr DOUBLE, delay_in_qmgr DOUBLE, delay_conn_setup DOUBLE,
+        delay_transmission DOUBLE, dsn VARCHAR, smtp_code BIGINT,
+        enhanced_code VARCHAR, response VARCHAR NOT NULL, cause VARCHAR,
+        temporary BOOLEAN, dovecot_session VARCHAR, dovecot_key VARCHAR)""",
+    """CREATE TABLE rejects (
+        id BIGINT NOT NULL DEFAULT nextval('reject_ids'),
+        ts DOUBLE NOT NULL, host VARCHAR NOT NULL, program VARCHAR NOT NULL,
+        action VARCHAR NOT NULL, stage VARCHAR, queue_id VARCHAR,
+        client_host VARCHAR, client_ip VARCHAR, smtp_code BIGINT, dsn VARCHAR,
+        text VARCHAR NOT NULL, cause VARCHAR NOT NULL, sender VARCHAR,
+        recipient VARCHAR, recipient_domain VARCHAR, tenant VARCHAR NOT NULL)""",
+    """CREATE TABLE dovecot (
+        ts DOUBLE NOT NULL, host VARCHAR NOT NULL, service VARCHAR NOT NULL,
+        recipient VARCHAR NOT NULL, recipient_domain VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL, session VARCHAR, msgid VARCHAR,
+        status VARCHAR NOT NULL, mailbox VARCHAR, reason VARCHAR, cause VARCHAR,
+        delivery_time_ms DOUBLE, session_time_ms DOUBLE, size BIGINT,
+        sender VARCHAR, dovecot_key VARCHAR)""",
+    """CREATE TABLE events (
+        ts DOUBLE NOT NULL, host VARCHAR NOT NULL, program VARCHAR NOT NULL,
+        category VARCHAR NOT NULL, text VARCHAR NOT NULL, queue_id VARCHAR)""",
+    # Raw lines are the bulk of the file; zstd keeps them to a fraction of their
+    # size at a write cost close to DuckDB's default string compression.
+    """CREATE TABLE lines (
+        ts DOUBLE NOT NULL, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
+        program VARCHAR NOT NULL, line VARCHAR NOT NULL USING COMPRESSION zstd,
+        message_key VARCHAR)""",
+    """CREATE TABLE unparsed (
+        program VARCHAR NOT NULL, reason VARCHAR NOT NULL, shape VARCHAR NOT NULL,
+        example VARCHAR NOT NULL, count BIGINT NOT NULL, first_ts DOUBLE,
+        last_ts DOUBLE, PRIMARY KEY (program, reason, shape))""",
+    """CREATE TABLE program_lines (
+        program VARCHAR PRIMARY KEY, lines BIGINT NOT NULL)""",
+    """CREATE TABLE sources (
+        source_id VARCHAR PRIMARY KEY, stream VARCHAR NOT NULL, path VARCHAR NOT NULL,
+        device UBIGINT, inode UBIGINT, head_hash VARCHAR,
+        byte_offset BIGINT NOT NULL, complete BOOLEAN NOT NULL, lines BIGINT NOT NULL,
+        first_seen DOUBLE NOT NULL, updated DOUBLE NOT NULL)""",
+    """CREATE TABLE pipeline_state (
+        stream VARCHAR PRIMARY KEY, data BLOB NOT NULL, updated DOUBLE NOT NULL)""",
+    """CREATE TABLE conversations (
+        conversation_id VARCHAR NOT NULL, turn INTEGER NOT NULL, tenant VARCHAR,
+        role VARCHAR NOT NULL, content JSON NOT NULL, ts DOUBLE NOT NULL,
+        PRIMARY KEY (conversation_id, turn))""",
+    f"""CREATE VIEW attempt_dovecot AS
+        SELECT a.id AS attempt_id, a.ts AS attempt_ts, d.*
+        FROM (SELECT id, ts, dovecot_key FROM attempts
+              WHERE dovecot_key IS NOT NULL) a
+        ASOF JOIN dovecot d
+          ON d.dovecot_key = a.dovecot_key
+         AND a.ts + {JOIN_SLACK_SECONDS} >= d.ts""",
+]
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("tables for messages, attempts, rejects, dovecot, events, lines", _MIGRATION_1),
+]
+"""Numbered from 1 in list order. Append; never edit one that was released."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# ----------------------------------------------------------------------- errors
+
+_ERRORS: tuple[tuple[type[duckdb.Error], str], ...] = (
+    (
+        duckdb.IOException,
+        "cannot use the database {path} while {doing}: {error} "
+        "(is another mailtriage process using it?)",
+    ),
+    (
+        duckdb.OutOfMemoryException,
+        "DuckDB ran out of memory while {doing} ({error}); "
+        "raise [store] memory_limit_mb",
+    ),
+    (duckdb.Error, "the DuckDB store {path} failed while {doing}: {error}"),
+)
+"""DuckDB's exceptions, most specific first, and what the user is told."""
+
+_G = TypeVar("_G", bound=GroupStats)
+
+# ------------------------------------------------------------- group-by columns
+
+_ATTEMPT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "transport",
+    "cause": "cause",
+    "relay": "relay_host",
+    "host": "host",
+}
+_DOVECOT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "service",
+    "cause": "cause",
+    "host": "host",
+}
+
+_STAGE_COLUMNS = (
+    ("total", "delay"),
+    ("before_queue_manager", "delay_before_qmgr"),
+    ("queue_manager", "delay_in_qmgr"),
+    ("connection_setup", "delay_conn_setup"),
+    ("transmission", "delay_transmission"),
+)
+
+_DELIVERY_COLUMNS = [
+    name for name in DeliveryItem.model_fields if name not in ("dovecot",)
+]
+_REJECT_COLUMNS = list(RejectItem.model_fields)
+_MESSAGE_COLUMNS = list(MessageInfo.model_fields)
+_DOVECOT_SIDE_COLUMNS = list(DovecotSide.model_fields)
+
+
+class _Where:
+    """A conjunction of SQL conditions with their ``?`` parameters, in order."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def eq(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "TRUE"
+
+
+def _time(where: _Where, scope: Scope, column: str = "ts") -> None:
+    if scope.since is not None:
+        where.add(f"{column} >= ?", scope.since)
+    if scope.until is not None:
+        where.add(f"{column} < ?", scope.until)
+
+
+def _attempt_where(scope: Scope, prefix: str = "") -> _Where:
+    """Conditions on ``attempts`` (aliased by ``prefix``) for every scope field."""
+    where = _Where()
+    _time(where, scope, f"{prefix}ts")
+    where.eq(f"{prefix}tenant", scope.tenant_filter())
+    where.eq(f"{prefix}recipient_domain", _lower(scope.domain))
+    where.eq(f"{prefix}host", scope.host)
+    where.eq(f"{prefix}transport", scope.transport)
+    where.eq(f"{prefix}relay_host", scope.relay)
+    return where
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def _pct(count: int | None, values: Sequence[float] | None) -> Percentiles:
+    if not count or not values:
+        return Percentiles()
+    return Percentiles(count=count, p50=values[0], p95=values[1], p99=values[2])
+
+
+def _group_exprs(group_by: Sequence[GroupBy], columns: Mapping[str, str]) -> list[str]:
+    exprs = []
+    for name in group_by:
+        if name not in GROUP_BY:
+            raise QueryError(
+                f"group_by {name!r} is not one of {', '.join(GROUP_BY)}",
+                parameter="group_by",
+            )
+        if name not in columns:
+            raise QueryError(
+                f"group_by {name!r} does not apply to this query", parameter="group_by"
+            )
+        exprs.append(columns[name])
+    if len(set(group_by)) != len(group_by):
+        raise QueryError("group_by names a dimension twice", parameter="group_by")
+    return exprs
+
+
+def _check_limit(limit: int, parameter: str = "limit") -> int:
+    if not 1 <= limit <= 10_000:
+        raise QueryError(
+            f"{parameter} must be between 1 and 10000, not {limit}",
+            parameter=parameter,
+        )
+    return limit
+
+
+class DuckDBStore(Store):
+    """The embedded store in one DuckDB file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        memory_limit_mb: int | None = 256,
+        threads: int | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.path = str(path)
+        config: dict[str, Any] = {
+            # Data waits in memory until DuckDB checkpoints it into the file; a
+            # moderate threshold bounds that memory and keeps checkpoints rare.
+            "checkpoint_threshold": "64MB",
+        }
+        if memory_limit_mb:
+            config["memory_limit"] = f"{memory_limit_mb}MB"
+        if threads:
+            config["threads"] = threads
+        self._write_lock = threading.RLock()
+        self._cursor_lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._closed = False
+        with self._translated("opening the database"):
+            if not read_only:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = duckdb.connect(self.path, read_only=read_only, config=config)
+        try:
+            self._migrate(read_only)
+        except BaseException:
+            self._db.close()
+            raise
+        logger.debug("store opened", path=self.path, schema=SCHEMA_VERSION)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close every cursor and the database; safe to call twice."""
+        if self._closed:
+            return
+        with self._write_lock, self._cursor_lock:
+            self._closed = True
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+            self._db.close()
+
+    def ping(self) -> None:
+        self._one("SELECT 1", [], "answering a ping")
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """Turn DuckDB's exceptions into ``StoreError`` (the one translation)."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            for kind, message in _ERRORS:
+                if isinstance(exc, kind):
+                    text = message.format(path=self.path, doing=doing, error=exc)
+                    raise StoreError(text) from exc
+            raise  # pragma: no cover - duckdb.Error is the last entry
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (a connection to the same database)."""
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._cursor_lock:
+                if self._closed:
+                    raise StoreError(f"the store {self.path} is closed")
+                cur = self._db.cursor()
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
+
+    def _rows(self, sql: str, params: Sequence[Any], doing: str) -> list[Any]:
+        with self._translated(doing):
+            return self._cursor().execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any], doing: str) -> Any:
+        rows = self._rows(sql, params, doing)
+        return rows[0] if rows else None
+
+    def _dicts(
+        self, sql: str, params: Sequence[Any], doing: str
+    ) -> list[dict[str, Any]]:
+        with self._translated(doing):
+            cur = self._cursor().execute(sql, params)
+            names = [d[0] for d in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # ------------------------------------------------------------ migrations
+
+    def _migrate(self, read_only: bool) -> None:
+        with self._translated("checking the schema version"):
+            exists = self._db.execute(
+                "SELECT count(*) FROM duckdb_tables() "
+                "WHERE table_name = 'schema_version' AND schema_name = 'main'"
+            ).fetchone()
+            if exists and exists[0]:
+                found = self._db.execute(
+                    "SELECT coalesce(max(version), 0) FROM schema_version"
+                ).fetchone()
+                current = int(found[0]) if found else 0
+            else:
+                current = 0
+                if not read_only:
+                    self._db.execute(
+                        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                        "description VARCHAR NOT NULL, applied DOUBLE NOT NULL)"
+                    )
+        if current > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the database {self.path} has schema version {current}, but this "
+                f"mailtriage understands versions up to {SCHEMA_VERSION}: upgrade "
+                "mailtriage, or point --db at another file"
+            )
+        if current < SCHEMA_VERSION and read_only:
+            raise SchemaError(
+                f"the database {self.path} has schema version {current} and needs "
+                f"migrating to {SCHEMA_VERSION}; open it once without read-only"
+            )
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            self._apply(number)
+
+    def _apply(self, number: int) -> None:
+        description, statements = MIGRATIONS[number - 1]
+        with self._translated(f"applying schema migration {number}"):
+            self._db.begin()
+            try:
+                for statement in statements:
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    [number, description, time.time()],
+                )
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+        logger.info("schema migrated", path=self.path, version=number)
+
+    # ---------------------------------------------------------------- writes
+
+    def write(
+        self,
+        batch: Batch | Any,
+        checkpoint: Checkpoint | Sequence[Checkpoint] | None = None,
+        *,
+        state: bytes | None = None,
+        stream: str = "main",
+    ) -> None:
+        cols = batch if isinstance(batch, ColumnBatch) else to_columns(batch)
+        if checkpoint is None:
+            checkpoints: Sequence[Checkpoint] = ()
+        elif isinstance(checkpoint, Checkpoint):
+            checkpoints = (checkpoint,)
+        else:
+            checkpoints = checkpoint
+        now = time.time()
+        with self._write_lock, self._translated("writing a batch"):
+            if self._closed:
+                raise StoreError(f"the store {self.path} is closed")
+            db = self._db
+            db.begin()
+            try:
+                for name, table in cols.tables.items():
+                    self._insert(db, name, table)
+                self._count_programs(db, cols.lines_by_program)
+                for cp in checkpoints:
+                    self._save_checkpoint(db, cp, now)
+                if state is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO pipeline_state VALUES (?, ?, ?)",
+                        [stream, state, now],
+                    )
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+
+    def _insert(
+        self, db: duckdb.DuckDBPyConnection, name: str, table: pa.Table
+    ) -> None:
+        view = f"_batch_{name}"
+        columns = ", ".join(table.column_names)
+        db.register(view, table)
+        try:
+            if name == "messages":
+                sql = (
+                    f"INSERT OR REPLACE INTO messages ({columns}) SELECT * FROM {view}"
+                )
+            elif name == "unparsed":
+                sql = _UNPARSED_UPSERT.format(view=view)
+            else:
+                sql = f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {view}"
+            db.execute(sql)
+        finally:
+            db.unregister(view)
+
+    def _count_programs(
+        self, db: duckdb.DuckDBPyConnection, counts: Mapping[str, int]
+    ) -> None:
+        if not counts:
+            return
+        table = pa.table(
+            {
+                "program": pa.array(list(counts), pa.string()),
+                "lines": pa.array(list(counts.values()), pa.int64()),
+            }
+        )
+        db.register("_batch_programs", table)
+        try:
+            db.execute(
+                "INSERT INTO program_lines SELECT program, lines FROM _batch_programs "
+                "ON CONFLICT (program) DO UPDATE "
+                "SET lines = program_lines.lines + excluded.lines"
+            )
+        finally:
+            db.unregister("_batch_programs")
+
+    def _save_checkpoint(
+        self, db: duckdb.DuckDBPyConnection, cp: Checkpoint, now: float
+    ) -> None:
+        db.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (source_id) DO UPDATE SET stream = excluded.stream, "
+            "path = excluded.path, device = excluded.device, inode = excluded.inode, "
+            "head_hash = excluded.head_hash, byte_offset = excluded.byte_offset, "
+            "complete = excluded.complete, lines = excluded.lines, "
+            "updated = excluded.updated",
+            [
+                cp.source_id,
+                cp.stream,
+                cp.path,
+                cp.device,
+                cp.inode,
+                cp.head_hash,
+                cp.offset,
+                cp.complete,
+                cp.lines,
+                cp.first_seen if cp.first_seen is not None else now,
+                now,
+            ],
+        )
+
+    def checkpoint(self, source_id: str) -> Checkpoint | None:
+        rows = self._dicts(
+            f"SELECT {_SOURCE_COLUMNS} FROM sources WHERE source_id = ?",
+            [source_id],
+            "reading a checkpoint",
+        )
+        return Checkpoint(**rows[0]) if rows else None
+
+    def state(self, stream: str = "main") -> bytes | None:
+        row = self._one(
+            "SELECT data FROM pipeline_state WHERE stream = ?",
+            [stream],
+            "reading the pipeline state",
+        )
+        return bytes(row[0]) if row else None
+
+    def sources(self) -> list[Checkpoint]:
+        rows = self._dicts(
+            f"SELECT {_SOURCE_COLUMNS} FROM sources ORDER BY updated DESC, source_id",
+            [],
+            "listing sources",
+        )
+        return [Checkpoint(**row) for row in rows]
+
+    # ---------------------------------------------------------------- counts
+
+    def summary(
+        self,
+        scope: Scope,
+        group_by: Sequence[GroupBy] = (),
+        *,
+        limit: int | None = None,
+    ) -> Summary:
+        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
+        where = _attempt_where(scope)
+        totals = self._counts(where, [], None, None)
+        groups = self._counts(where, exprs, None, limit) if exprs else []
+        return Summary(
+            group_by=list(group_by),
+            totals=_stats(totals[0], [], GroupStats) if totals else GroupStats(),
+            groups=[_stats(row, list(group_by), GroupStats) for row in groups],
+        )
+
+    def timeseries(
+        self,
+        scope: Scope,
+        interval_seconds: float,
+        group_by: Sequence[GroupBy] = (),
+    ) -> TimeSeries:
+        if not interval_seconds > 0:
+            raise QueryError("interval must be positive", parameter="interval")
+        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
+        span = self._span(scope)
+        if span is not None and span / interval_seconds > MAX_BUCKETS:
+            raise QueryError(
+                f"an interval of {interval_seconds:g} s makes more than "
+                f"{MAX_BUCKETS} buckets over this window; use a larger interval or "
+                "a shorter window",
+                parameter="interval",
+            )
+        bucket = (
+            f"floor(ts / {float(interval_seconds)!r}) * {float(interval_seconds)!r}"
+        )
+        rows = self._counts(_attempt_where(scope), exprs, bucket, None)
+        points = [_stats(row, list(group_by), TimePoint) for row in rows]
+        return TimeSeries(
+            interval_seconds=interval_seconds, group_by=list(group_by), points=points
+        )
+
+    def _span(self, scope: Scope) -> float | None:
+        if scope.since is not None and scope.until is not None:
+            return scope.until - scope.since
+        found = self.data_range(scope)
+        if found.first_ts is None or found.last_ts is None:
+            return None
+        since = scope.since if scope.since is not None else found.first_ts
+        until = scope.until if scope.until is not None else found.last_ts
+        return max(0.0, until - since)
+
+    def _counts(
+        self,
+        where: _Where,
+        exprs: Sequence[str],
+        bucket: str | None,
+        limit: int | None,
+    ) -> list[dict[str, Any]]:
+        """The five counts and the delay percentiles per group (and bucket)."""
+        keys = [f"g{i}" for i in range(len(exprs))]
+        selects = [f"{e} AS {k}" for e, k in zip(exprs, keys, strict=True)]
+        part = ["message_key", "recipient"]
+        if bucket is not None:
+            keys = ["bucket", *keys]
+            selects.append(f"{bucket} AS bucket")
+            part.append("bucket")
+        latest = [f"arg_max({k}, ts) AS {k}" for k in keys if k != "bucket"]
+        if bucket is not None:
+            latest.append("bucket")
+        quantiles = ", ".join(
+            f"count({col}) FILTER (WHERE final) AS n_{name}, "
+            f"quantile_cont({col}, [0.5, 0.95, 0.99]) FILTER (WHERE final) AS q_{name}"
+            for name, col in _STAGE_COLUMNS
+        )
+        key_list = ", ".join(keys)
+        join = " AND ".join(f"c.{k} IS NOT DISTINCT FROM d.{k}" for k in keys) or "TRUE"
+        volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
+        order = ["c.bucket"] if bucket is not None else []
+        order += [f"{volume} DESC"] + [f"c.{k}" for k in keys if k != "bucket"]
+        sql = f"""
+            WITH a AS (
+                SELECT {", ".join([*selects, "*"])} FROM attempts WHERE {where.sql()}
+            ),
+            c AS (
+                SELECT {key_list + ", " if keys else ""}
+                    count(*) FILTER (WHERE final AND status = 'sent') AS delivered,
+                    count(*) FILTER (WHERE final AND status = 'bounced') AS bounced,
+                    count(*) FILTER (WHERE final AND status = 'expired') AS expired,
+                    count(*) FILTER (WHERE status = 'deferred') AS deferral_attempts,
+                    {quantiles}
+                FROM a {"GROUP BY " + key_list if keys else ""}
+            ),
+            r AS (
+                SELECT {", ".join(latest) + ", " if latest else ""}
+                    bool_or(final) AS has_final, arg_max(status, ts) AS last_status
+                FROM a GROUP BY {", ".join(part)}
+            ),
+            d AS (
+                SELECT {key_list + ", " if keys else ""} count(*) AS deferred
+                FROM r WHERE NOT has_final AND last_status = 'deferred'
+                {"GROUP BY " + key_list if keys else ""}
+            )
+            SELECT c.*, coalesce(d.deferred, 0) AS deferred
+            FROM c LEFT JOIN d ON {join}
+            ORDER BY {", ".join(order)}
+            {"LIMIT " + str(int(limit)) if limit else ""}
+        """
+        return self._dicts(sql, where.params, "counting deliveries")
+
+    def traffic(self, scope: Scope) -> Traffic:
+        where = self._message_where(scope)
+        rows = self._rows(
+            f"SELECT origin, count(*), coalesce(sum(size), 0) FROM messages "
+            f"WHERE {where.sql()} GROUP BY origin",
+            where.params,
+            "counting messages",
+        )
+        by_origin = {origin: int(n) for origin, n, _ in rows}
+        received = [row for row in rows if row[0] in RECEIVED_ORIGINS]
+        sent = _attempt_where(scope, "a.")
+        found = self._one(
+            "SELECT coalesce(sum(m.size), 0) FROM attempts a "
+            "JOIN messages m ON m.key = a.message_key "
+            f"WHERE a.final AND a.status = 'sent' AND {sent.sql()}",
+            sent.params,
+            "summing delivered bytes",
+        )
+        return Traffic(
+            received=sum(int(n) for _, n, _ in received),
+            bytes_received=sum(int(b) for _, _, b in received),
+            bytes_delivered=int(found[0]) if found else 0,
+            messages=sum(by_origin.values()),
+            by_origin=by_origin,
+        )
+
+    def _message_where(self, scope: Scope, prefix: str = "") -> _Where:
+        """Messages that entered the queue in the window and belong to the scope:
+        a message belongs to its own tenant and to each of its recipients'."""
+        where = _Where()
+        _time(where, scope, f"{prefix}first_ts")
+        where.eq(f"{prefix}host", scope.host)
+        tenant = scope.tenant_filter()
+        if tenant is not None:
+            where.add(
+                f"({prefix}tenant = ? OR {prefix}key IN "
+                "(SELECT message_key FROM attempts WHERE tenant = ?))",
+                tenant,
+                tenant,
+            )
+        for column, value in (
+            ("recipient_domain", _lower(scope.domain)),
+            ("transport", scope.transport),
+            ("relay_host", scope.relay),
+        ):
+            if value is not None:
+                where.add(
+                    f"{prefix}key IN (SELECT message_key FROM attempts "
+                    f"WHERE {column} = ?)",
+                    value,
+                )
+        return where
+
+    def top_senders(self, scope: Scope, limit: int = 10) -> list[TopSender]:
+        where = self._message_where(scope)
+        rows = self._rows(
+            "SELECT sender, count(*) AS n, coalesce(sum(size), 0) FROM messages "
+            f"WHERE {where.sql()} AND sender IS NOT NULL "
+            f"AND origin IN {RECEIVED_ORIGINS} "
+            "GROUP BY sender ORDER BY n DESC, sender LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "ranking senders",
+        )
+        return [TopSender(sender=s, messages=n, bytes=b) for s, n, b in rows]
+
+    def top_recipients(self, scope: Scope, limit: int = 10) -> list[TopRecipient]:
+        where = _attempt_where(scope, "a.")
+        rows = self._rows(
+            "SELECT a.recipient, count(*) AS n, coalesce(sum(m.size), 0) "
+            "FROM attempts a LEFT JOIN messages m ON m.key = a.message_key "
+            f"WHERE a.final AND a.status = 'sent' AND {where.sql()} "
+            "GROUP BY a.recipient ORDER BY n DESC, a.recipient LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "ranking recipients",
+        )
+        return [TopRecipient(recipient=r, delivered=n, bytes=b) for r, n, b in rows]
+
+    def top_domains(self, scope: Scope, limit: int = 50) -> list[DomainVolume]:
+        where = _attempt_where(scope)
+        rows = self._rows(
+            "SELECT recipient_domain, count(*) AS n, "
+            "count(DISTINCT (message_key, recipient)) FROM attempts "
+            f"WHERE {where.sql()} GROUP BY recipient_domain "
+            "ORDER BY n DESC, recipient_domain LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "ranking domains",
+        )
+        return [DomainVolume(domain=d, attempts=n, recipients=r) for d, n, r in rows]
+
+    def causes(self, scope: Scope, limit: int = 20) -> list[CauseCount]:
+        where = _attempt_where(scope)
+        rows = self._dicts(
+            "SELECT coalesce(cause, 'other') AS cause, temporary, "
+            "count(*) AS attempts, "
+            "count(DISTINCT (message_key, recipient)) AS recipients, "
+            "arg_min(response, (ts, response)) AS example, "
+            "arg_min(queue_id, (ts, response)) AS example_queue_id "
+            f"FROM attempts WHERE status IN ('deferred', 'bounced', 'expired') "
+            f"AND {where.sql()} GROUP BY ALL "
+            "ORDER BY attempts DESC, cause, temporary LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "counting causes",
+        )
+        return [CauseCount(**row) for row in rows]
+
+    def _reject_where(self, scope: Scope) -> _Where:
+        # Refusals have no transport or relay: those filters do not apply.
+        where = _Where()
+        _time(where, scope)
+        where.eq("tenant", scope.tenant_filter())
+        where.eq("recipient_domain", _lower(scope.domain))
+        where.eq("host", scope.host)
+        return where
+
+    def reject_counts(self, scope: Scope) -> dict[str, int]:
+        where = self._reject_where(scope)
+        rows = self._rows(
+            f"SELECT action, count(*) FROM rejects WHERE {where.sql()} "
+            "GROUP BY action ORDER BY action",
+            where.params,
+            "counting refusals",
+        )
+        return {action: int(n) for action, n in rows}
+
+    def reject_reasons(self, scope: Scope, limit: int = 20) -> list[RejectReason]:
+        where = self._reject_where(scope)
+        rows = self._dicts(
+            "SELECT action, cause, count(*) AS count, "
+            "arg_min(text, (ts, text)) AS example, "
+            "arg_min(smtp_code, (ts, text)) AS smtp_code, "
+            "arg_min(dsn, (ts, text)) AS dsn "
+            f"FROM rejects WHERE {where.sql()} GROUP BY action, cause "
+            "ORDER BY count DESC, action, cause LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "counting refusal reasons",
+        )
+        return [RejectReason(**row) for row in rows]
+
+    def event_counts(
+        self,
+        scope: Scope,
+        categories: Sequence[str] | None = None,
+        limit: int = 20,
+    ) -> list[EventCount]:
+        if scope.tenant_filter() is not None:
+            return []
+        where = _Where()
+        _time(where, scope)
+        where.eq("host", scope.host)
+        if categories is not None:
+            if not categories:
+                return []
+            marks = ", ".join("?" for _ in categories)
+            where.add(f"category IN ({marks})", *categories)
+        rows = self._dicts(
+            "SELECT category, program, count(*) AS count, "
+            "arg_min(text, (ts, text)) AS example, max(ts) AS last_ts "
+            f"FROM events WHERE {where.sql()} GROUP BY category, program "
+            "ORDER BY count DESC, category, program LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "counting events",
+        )
+        return [EventCount(**row) for row in rows]
+
+    def unparsed(self, scope: Scope, limit: int = 20) -> UnparsedSummary:
+        if scope.tenant_filter() is not None:
+            return UnparsedSummary()
+        where = _Where()
+        if scope.since is not None:
+            where.add("last_ts >= ?", scope.since)
+        if scope.until is not None:
+            where.add("first_ts < ?", scope.until)
+        shapes = self._dicts(
+            f"SELECT * FROM unparsed WHERE {where.sql()} "
+            "ORDER BY count DESC, program, reason, shape LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "listing unparsed shapes",
+        )
+        programs = self._rows(
+            "SELECT coalesce(p.program, u.program) AS program, coalesce(p.lines, 0), "
+            "coalesce(u.n, 0) FROM program_lines p FULL JOIN "
+            f"(SELECT program, sum(count) AS n FROM unparsed WHERE {where.sql()} "
+            "GROUP BY program) u ON u.program = p.program "
+            "ORDER BY 3 DESC, 2 DESC, 1",
+            where.params,
+            "counting lines per program",
+        )
+        by_program = [
+            ProgramLines(program=p, lines=int(n), unparsed=int(u))
+            for p, n, u in programs
+        ]
+        return UnparsedSummary(
+            lines=sum(p.lines for p in by_program),
+            unparsed=sum(p.unparsed for p in by_program),
+            by_program=by_program,
+            shapes=[UnparsedShape(**row) for row in shapes],
+        )
+
+    def data_range(self, scope: Scope) -> DataRange:
+        where = _attempt_where(scope)
+        found = self._one(
+            "SELECT min(ts), max(ts), count(*), count(DISTINCT message_key) "
+            f"FROM attempts WHERE {where.sql()}",
+            where.params,
+            "finding the data range",
+        )
+        if not found:
+            return DataRange()
+        first, last, attempts, messages = found
+        return DataRange(
+            first_ts=first, last_ts=last, attempts=attempts, messages=messages
+        )
+
+    # ------------------------------------------------------------------ rows
+
+    def deliveries(self, query: DeliveryFilter) -> DeliveryPage:
+        where = _attempt_where(query)
+        for column, value in (
+            ("lower(recipient)", _lower(query.recipient)),
+            ("lower(sender)", _lower(query.sender)),
+            ("sender_domain", _lower(query.sender_domain)),
+            ("status", query.status),
+            ("cause", query.cause),
+            ("queue_id", query.queue_id),
+            ("final", query.final),
+        ):
+            where.eq(column, value)
+        if query.message_id is not None:
+            bare = query.message_id.strip().strip("<>")
+            where.add("message_id IN (?, ?)", bare, f"<{bare}>")
+        if query.min_delay is not None:
+            where.add("delay >= ?", query.min_delay)
+        if query.cursor is not None:
+            ts, row_id = decode_cursor(query.cursor)
+            where.add("(ts < ? OR (ts = ? AND id < ?))", ts, ts, row_id)
+        rows = self._dicts(
+            f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM attempts "
+            f"WHERE {where.sql()} ORDER BY ts DESC, id DESC LIMIT ?",
+            [*where.params, query.limit + 1],
+            "searching deliveries",
+        )
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        items = self._with_dovecot(rows, query.tenant_filter())
+        last = items[-1] if more and items else None
+        return DeliveryPage(
+            items=items,
+            next_cursor=encode_cursor(last.ts, last.id) if last else None,
+        )
+
+    def _with_dovecot(
+        self, rows: list[dict[str, Any]], tenant: str | None
+    ) -> list[DeliveryItem]:
+        """Delivery items with the Dovecot side of each joined attempt."""
+        ids = [row["id"] for row in rows]
+        sides: dict[int, DovecotSide] = {}
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            found = self._dicts(
+                f"SELECT attempt_id, {', '.join(_DOVECOT_SIDE_COLUMNS)}, tenant "
+                f"FROM attempt_dovecot WHERE attempt_id IN ({marks})",
+                ids,
+                "joining the Dovecot side",
+            )
+            for side in found:
+                attempt_id = side.pop("attempt_id")
+                owner = side.pop("tenant")
+                if tenant is None or owner == tenant:
+                    sides[attempt_id] = DovecotSide(**side)
+        return [DeliveryItem(**row, dovecot=sides.get(row["id"])) for row in rows]
+
+    def rejects(self, query: RejectFilter) -> RejectPage:
+        where = self._reject_where(query)
+        for column, value in (
+            ("action", query.action),
+            ("cause", query.cause),
+            ("client_ip", query.client_ip),
+            ("lower(sender)", _lower(query.sender)),
+            ("lower(recipient)", _lower(query.recipient)),
+        ):
+            where.eq(column, value)
+        if query.cursor is not None:
+            ts, row_id = decode_cursor(query.cursor)
+            where.add("(ts < ? OR (ts = ? AND id < ?))", ts, ts, row_id)
+        rows = self._dicts(
+            f"SELECT {', '.join(_REJECT_COLUMNS)} FROM rejects "
+            f"WHERE {where.sql()} ORDER BY ts DESC, id DESC LIMIT ?",
+            [*where.params, query.limit + 1],
+            "searching refusals",
+        )
+        more = len(rows) > query.limit
+        items = [RejectItem(**row) for row in rows[: query.limit]]
+        last = items[-1] if more and items else None
+        return RejectPage(
+            items=items,
+            next_cursor=encode_cursor(last.ts, last.id) if last else None,
+        )
+
+    def trace(
+        self,
+        scope: Scope,
+        *,
+        queue_id: str | None = None,
+        message_id: str | None = None,
+        limit: int = 20,
+    ) -> list[MessageTrace]:
+        if (queue_id is None) == (message_id is None):
+            raise QueryError(
+                "name exactly one of a queue ID and a message-id",
+                parameter="queue_id",
+            )
+        where = _Where()
+        if queue_id is not None:
+            where.add("queue_id = ?", queue_id)
+        else:
+            bare = str(message_id).strip().strip("<>")
+            where.add("message_id IN (?, ?)", bare, f"<{bare}>")
+        where.eq("host", scope.host)
+        _time(where, scope, "last_ts")
+        rows = self._dicts(
+            f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE {where.sql()} "
+            "ORDER BY first_ts, host LIMIT ?",
+            [*where.params, _check_limit(limit)],
+            "finding a message",
+        )
+        tenant = scope.tenant_filter()
+        traces = []
+        for row in rows:
+            message = MessageInfo(**row)
+            found = self._trace_one(message, tenant)
+            if found is not None:
+                traces.append(found)
+        return traces
+
+    def _trace_one(
+        self, message: MessageInfo, tenant: str | None
+    ) -> MessageTrace | None:
+        rows = self._dicts(
+            f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM attempts "
+            "WHERE message_key = ? ORDER BY ts, id",
+            [message.key],
+            "tracing deliveries",
+        )
+        if tenant is not None and not self._visible(message, rows, tenant):
+            return None
+        mine = [r for r in rows if tenant is None or r["tenant"] == tenant]
+        foreign = {
+            address
+            for r in rows
+            if r["tenant"] != tenant and tenant is not None
+            for address in (r["recipient"], r["orig_recipient"])
+            if address
+        }
+        lines = [
+            TraceLine(**line)
+            for line in self._dicts(
+                "SELECT ts, host, program, line FROM lines WHERE message_key = ? "
+                "ORDER BY ts, rowid LIMIT ?",
+                [message.key, TRACE_LINES_LIMIT],
+                "tracing lines",
+            )
+            if not any(address in line["line"] for address in foreign)
+        ]
+        return MessageTrace(
+            message=message,
+            deliveries=self._with_dovecot(mine, tenant),
+            rejects=self._trace_rejects(message, tenant),
+            events=self._trace_events(message) if tenant is None else [],
+            parent=self._trace_parent(message, tenant),
+            notifications=self._trace_children(message, tenant),
+            lines=lines,
+        )
+
+    def _visible(
+        self, message: MessageInfo, attempts: list[dict[str, Any]], tenant: str
+    ) -> bool:
+        return message.tenant == tenant or any(r["tenant"] == tenant for r in attempts)
+
+    def _lifetime_where(self, message: MessageInfo) -> _Where:
+        where = _Where()
+        where.add("host = ?", message.host)
+        where.add("queue_id = ?", message.queue_id)
+        where.add("ts BETWEEN ? AND ?", message.first_ts, message.last_ts)
+        return where
+
+    def _trace_rejects(
+        self, message: MessageInfo, tenant: str | None
+    ) -> list[RejectItem]:
+        where = self._lifetime_where(message)
+        where.eq("tenant", tenant)
+        rows = self._dicts(
+            f"SELECT {', '.join(_REJECT_COLUMNS)} FROM rejects WHERE {where.sql()} "
+            "ORDER BY ts, id",
+            where.params,
+            "tracing refusals",
+        )
+        return [RejectItem(**row) for row in rows]
+
+    def _trace_events(self, message: MessageInfo) -> list[EventItem]:
+        where = self._lifetime_where(message)
+        rows = self._dicts(
+            "SELECT ts, host, program, category, text, queue_id FROM events "
+            f"WHERE {where.sql()} ORDER BY ts",
+            where.params,
+            "tracing events",
+        )
+        return [EventItem(**row) for row in rows]
+
+    def _trace_parent(
+        self, message: MessageInfo, tenant: str | None
+    ) -> MessageInfo | None:
+        if message.parent_queue_id is None:
+            return None
+        rows = self._dicts(
+            f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages "
+            "WHERE host = ? AND queue_id = ? AND first_ts <= ? "
+            "ORDER BY first_ts DESC LIMIT 1",
+            [message.host, message.parent_queue_id, message.first_ts],
+            "tracing the original message",
+        )
+        found = [MessageInfo(**row) for row in rows]
+        return self._only_visible(found, tenant)[0] if found else None
+
+    def _trace_children(
+        self, message: MessageInfo, tenant: str | None
+    ) -> list[MessageInfo]:
+        rows = self._dicts(
+            f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages "
+            "WHERE host = ? AND parent_queue_id = ? AND first_ts BETWEEN ? AND ? "
+            "ORDER BY first_ts",
+            [message.host, message.queue_id, message.first_ts, message.last_ts + 60],
+            "tracing notifications",
+        )
+        return self._only_visible([MessageInfo(**row) for row in rows], tenant)
+
+    def _only_visible(
+        self, messages: list[MessageInfo], tenant: str | None
+    ) -> list[MessageInfo]:
+        if tenant is None:
+            return messages
+        visible = []
+        for message in messages:
+            attempts = self._dicts(
+                "SELECT tenant FROM attempts WHERE message_key = ?",
+                [message.key],
+                "checking visibility",
+            )
+            if self._visible(message, attempts, tenant):
+                visible.append(message)
+        return visible
+
+    # ---------------------------------------------------------------- triage
+
+    def failures(
+        self, scope: Scope, group_by: Sequence[GroupBy] = ()
+    ) -> list[FailureGroup]:
+        dims = [g for g in group_by if g != "cause"]
+        exprs = _group_exprs(dims, _ATTEMPT_GROUPS)
+        keys = [f"g{i}" for i in range(len(exprs))]
+        selects = "".join(f"{e} AS {k}, " for e, k in zip(exprs, keys, strict=True))
+        key_list = "".join(f"{k}, " for k in keys)
+        join = " AND ".join(f"f.{k} IS NOT DISTINCT FROM t.{k}" for k in keys) or "TRUE"
+        where = _attempt_where(scope)
+        sql = f"""
+            WITH a AS (SELECT {selects}* FROM attempts WHERE {where.sql()}),
+            rc AS (
+                SELECT message_key, recipient,
+                    bool_or(final AND status = 'sent') AS delivered
+                FROM a GROUP BY message_key, recipient
+            ),
+            t AS (
+                SELECT {key_list}count(DISTINCT (message_key, recipient)) AS total
+                FROM a {"GROUP BY " + ", ".join(keys) if keys else ""}
+            ),
+            f AS (
+                SELECT {key_list}coalesce(a.cause, 'other') AS cause, a.temporary,
+                    count(*) AS attempts,
+                    count(DISTINCT (a.message_key, a.recipient)) AS recipients,
+                    count(DISTINCT (a.message_key, a.recipient))
+                        FILTER (WHERE rc.delivered) AS recovered,
+                    min(a.ts) AS first_seen, max(a.ts) AS last_seen,
+                    (list(struct_pack(ts := a.ts, host := a.host,
+                        queue_id := a.queue_id, recipient := a.recipient,
+                        response := a.response) ORDER BY a.ts DESC, a.id DESC))[1:3]
+                        AS samples
+                FROM a JOIN rc USING (message_key, recipient)
+                WHERE a.status IN ('deferred', 'bounced', 'expired')
+                GROUP BY ALL
+            )
+            SELECT f.*, t.total AS group_recipients FROM f JOIN t ON {join}
+            ORDER BY f.recipients DESC, f.attempts DESC, f.cause
+        """
+        rows = self._dicts(sql, where.params, "counting failures")
+        groups = []
+        for row in rows:
+            key = {name: row.pop(k) for name, k in zip(dims, keys, strict=True)}
+            samples = [FailureSample(**s) for s in row.pop("samples")]
+            groups.append(FailureGroup(key=key, samples=samples, **row))
+        return groups
+
+    def dovecot_timings(
+        self, scope: Scope, group_by: Sequence[GroupBy] = ()
+    ) -> list[DovecotTimings]:
+        exprs = _group_exprs(group_by, _DOVECOT_GROUPS)
+        keys = [f"g{i}" for i in range(len(exprs))]
+        selects = "".join(f"d.{e} AS {k}, " for e, k in zip(exprs, keys, strict=True))
+        key_list = "".join(f"{k}, " for k in keys)
+        group = f"GROUP BY {', '.join(keys)}" if keys else ""
+        join = " AND ".join(f"s.{k} IS NOT DISTINCT FROM p.{k}" for k in keys) or "TRUE"
+        if scope.transport is not None or scope.relay is not None:
+            raise QueryError(
+                "Dovecot timings cannot be filtered by transport or relay",
+                parameter="transport" if scope.transport is not None else "relay",
+            )
+        where = _Where()
+        _time(where, scope, "d.ts")
+        where.eq("d.tenant", scope.tenant_filter())
+        where.eq("d.recipient_domain", _lower(scope.domain))
+        where.eq("d.host", scope.host)
+        q = "[0.5, 0.95, 0.99]"
+        sql = f"""
+            WITH s AS (
+                SELECT {key_list}
+                    count(*) FILTER (WHERE status = 'saved') AS saved,
+                    count(*) FILTER (WHERE status <> 'saved') AS failed,
+                    count(delivery_time_ms) AS n_delivery,
+                    quantile_cont(delivery_time_ms / 1000.0, {q}) AS q_delivery,
+                    count(session_time_ms) AS n_session,
+                    quantile_cont(session_time_ms / 1000.0, {q}) AS q_session
+                FROM (SELECT {selects}d.* FROM dovecot d WHERE {where.sql()})
+                {group}
+            ),
+            p AS (
+                SELECT {key_list}
+                    count(a.delay) AS n_delay,
+                    quantile_cont(a.delay, {q}) AS q_delay,
+                    count(a.delay_transmission) AS n_transmission,
+                    quantile_cont(a.delay_transmission, {q}) AS q_transmission
+                FROM (SELECT {selects}d.attempt_id FROM attempt_dovecot d
+                      WHERE {where.sql()}) x
+                JOIN attempts a ON a.id = x.attempt_id
+                {group}
+            )
+            SELECT s.*, p.n_delay, p.q_delay, p.n_transmission, p.q_transmission
+            FROM s LEFT JOIN p ON {join}
+            ORDER BY s.saved + s.failed DESC {"".join(f", s.{k}" for k in keys)}
+        """
+        rows = self._dicts(sql, [*where.params, *where.params], "timing Dovecot")
+        return [
+            DovecotTimings(
+                key={name: row[k] for name, k in zip(group_by, keys, strict=True)},
+                saved=row["saved"],
+                failed=row["failed"],
+                delivery_time=_pct(row["n_delivery"], row["q_delivery"]),
+                session_time=_pct(row["n_session"], row["q_session"]),
+                postfix_delay=_pct(row["n_delay"], row["q_delay"]),
+                postfix_transmission=_pct(row["n_transmission"], row["q_transmission"]),
+            )
+            for row in rows
+        ]
+
+    # ------------------------------------------------------------------ chat
+
+    def save_chat_turn(
+        self,
+        conversation_id: str,
+        tenant: str | None,
+        role: str,
+        content: Any,
+        *,
+        ts: float | None = None,
+    ) -> ChatTurn:
+        text = json.dumps(content)
+        when = time.time() if ts is None else ts
+        with self._write_lock, self._translated("saving a chat turn"):
+            db = self._db
+            db.begin()
+            try:
+                found = db.execute(
+                    "SELECT count(*), any_value(tenant), bool_or(tenant IS NULL) "
+                    "FROM conversations WHERE conversation_id = ?",
+                    [conversation_id],
+                ).fetchone()
+                turns, owner, operator = found if found else (0, None, None)
+                if turns and (owner if not operator else None) != tenant:
+                    raise NotFoundError(f"no conversation {conversation_id!r}")
+                db.execute(
+                    "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)",
+                    [conversation_id, turns, tenant, role, text, when],
+                )
+                db.commit()
+            except BaseException:
+                db.rollback()
+                raise
+        return ChatTurn(
+            conversation_id=conversation_id,
+            turn=turns,
+            tenant=tenant,
+            role=role,
+            content=content,
+            ts=when,
+        )
+
+    def load_conversation(
+        self, conversation_id: str, scope: Scope | None = None
+    ) -> list[ChatTurn]:
+        rows = self._dicts(
+            "SELECT conversation_id, turn, tenant, role, content, ts "
+            "FROM conversations WHERE conversation_id = ? ORDER BY turn",
+            [conversation_id],
+            "loading a conversation",
+        )
+        tenant = (scope or Scope()).tenant_filter()
+        if not rows or (tenant is not None and rows[0]["tenant"] != tenant):
+            raise NotFoundError(f"no conversation {conversation_id!r}")
+        for row in rows:
+            row["content"] = json.loads(row["content"])
+        return [ChatTurn(**row) for row in rows]
+
+
+_SOURCE_COLUMNS = (
+    "source_id, stream, path, device, inode, head_hash, byte_offset AS offset, "
+    "complete, lines, first_seen, updated"
+)
+
+# Unparsed shapes add their counts. Of several examples the one seen first is
+# kept, ties broken by the text, so that the result does not depend on how lines
+# were split into batches or worker processes.
+_UNPARSED_UPSERT = """
+    INSERT INTO unparsed
+    SELECT program, reason, shape, arg_min(example, (first_ts, example)),
+           sum(count), min(first_ts), max(last_ts)
+    FROM {view} GROUP BY program, reason, shape
+    ON CONFLICT (program, reason, shape) DO UPDATE SET
+        example = CASE
+            WHEN unparsed.first_ts IS NULL OR (excluded.first_ts IS NOT NULL AND
+                (excluded.first_ts, excluded.example)
+                    < (unparsed.first_ts, unparsed.example))
+            THEN excluded.example ELSE unparsed.example END,
+        count = unparsed.count + excluded.count,
+        first_ts = least(unparsed.first_ts, excluded.first_ts),
+        last_ts = greatest(unparsed.last_ts, excluded.last_ts)
+"""
+
+
+def _stats(row: Mapping[str, Any], names: list[GroupBy], cls: type[_G]) -> _G:
+    """A ``GroupStats`` (or ``TimePoint``, with the row's bucket) from one row of
+    ``_counts``."""
+    delays = {
+        name: _pct(row[f"n_{name}"], row[f"q_{name}"]) for name, _ in _STAGE_COLUMNS
+    }
+    extra = {"ts": row["bucket"]} if cls is TimePoint else {}
+    return cls(
+        **extra,
+        key={name: row[f"g{i}"] for i, name in enumerate(names)},
+        delivered=row["delivered"],
+        bounced=row["bounced"],
+        expired=row["expired"],
+        deferred=row["deferred"],
+        deferral_attempts=row["deferral_attempts"],
+        delays=DelayStats(**delays),
+    )
+
+
+def open_duckdb(path: Path | str, **options: Any) -> DuckDBStore:
+    """Open (creating and migrating as needed) the DuckDB store at ``path``."""
+    return DuckDBStore(path, **options)

@@ -1,0 +1,441 @@
+"""Dovecot log messages to typed records.
+
+A Dovecot message starts with the process's log prefix, then an optional level, then
+the text. Dovecot 2.3's default ``mail_log_prefix`` is ``%s(%u)<%{pid}><%{session}>:``
+(``lmtp(bob@acme.example)<6122><rdBDBT+SEWvqFwAAg+zDdQ>:``); LMTP adds ``:R2``-style
+suffixes to the session for the second and later recipients of a transaction. Login
+processes log ``imap-login:``, auth processes ``auth:`` or ``auth-worker(304):``. In its
+own ``log_path`` file Dovecot writes the level (``Info:``, ``Error:``, ...); through
+syslog the level is the syslog priority and only warnings and worse carry the word.
+Dovecot 1.x put the level first (``Info: auth(default): ...``) and logged deliveries
+as ``deliver(user):``; 2.2 wrote the LMTP session as a separate ``<session>:`` token.
+
+What becomes what:
+
+- ``msgid=<m>: saved mail to INBOX`` / ``save failed to INBOX: Quota exceeded (...)``
+  from lmtp, lda or deliver: ``DovecotDelivery`` (status saved, failed, or rejected for
+  1.x ``rejected: ...``). ``deliver_log_format`` fields before the status text
+  (``msgid``, ``from``/``from_envelope``, ``size``, ``delivery_time``,
+  ``session_time``, in milliseconds since Dovecot 2.2.27) are read in any order.
+- ``sieve: msgid=<m>: stored mail into mailbox 'X'`` and other Pigeonhole actions:
+  ``DovecotSieve``. When Sieve files a message, Dovecot logs this line instead of a
+  ``saved mail to`` line, so a consumer must count ``action == "stored"`` as the save.
+  A Sieve ``failed to store into mailbox 'X': reason`` is a ``DovecotDelivery`` with
+  status failed, so quota failures look the same either way.
+- lmtp ``Connect from``/``Disconnect from``, and imap/pop3/managesieve session ends
+  (``Logged out``, ``Connection closed``, ``Disconnected for inactivity``):
+  ``DovecotConnection``.
+- lmtp ``Error:`` lines: ``DovecotLmtpError``.
+- ``*-login`` results and ``auth``/``auth-worker`` failures: ``DovecotAuth``.
+- any other ``Warning:``/``Error:``/``Fatal:``/``Panic:`` line: ``Severity``; ``Debug:``
+  lines and start-up notices: ``Info``.
+- anything else: ``Unparsed(reason="message")`` with its masked shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from mailtriage.parsers.records import (
+    DovecotAuth,
+    DovecotConnection,
+    DovecotDelivery,
+    DovecotLmtpError,
+    DovecotSieve,
+    Info,
+    Record,
+    Severity,
+    Unparsed,
+)
+from mailtriage.parsers.shapes import mask
+
+_LEVELS = {
+    "Debug": "debug",
+    "Info": "info",
+    "Warning": "warning",
+    "Warn": "warning",  # Dovecot 1.x
+    "Error": "error",
+    "Fatal": "fatal",
+    "Panic": "panic",
+}
+_SEVERE = frozenset(("warning", "error", "fatal", "panic"))
+_LEVEL_INITIALS = "DIWEFP"
+
+# lmtp(bob@acme.example)<6122><rdBDBT+SEWvqFwAAg+zDdQ:R2>:   imap-login:
+# auth-worker(304):   IMAP(trex):   pam_unix(dovecot:auth):
+_PREFIX = re.compile(r"([A-Za-z][\w-]*)(?:\(([^()]*)\))?(?:<(\d+)>)?(?:<([^<>]*)>)?: ")
+# Dovecot 2.2 wrote the LMTP session after the prefix: "z5FOLrRhDVpddgAABvoInA: "
+_SESSION_TOKEN = re.compile(r"([A-Za-z0-9+/]{22}(?::R\d+)?): ")
+# "msgid=<m>, from=x@y, size=2648, delivery_time=1, session_time=5: saved mail to X"
+_SAVE_STATUS = ("saved mail to ", "save failed to ", "rejected: ", "forwarded to ")
+_FIELD = re.compile(r"(\w+)=(<[^<>]*>|[^,\s]*)")
+# "passwd-file(bob,192.0.2.1,<sid>): unknown user", "pam(u,1.2.3.4): pam_authenticate()
+# failed: ...", "userdb(u,::ffff:127.0.0.1): user not found from userdb"
+_AUTH_DRIVER = re.compile(r"([\w-]+)\(([^,()]*)(?:,([^,()]*))?(?:,[^()]*)?\): (.*)\Z")
+# "Aborted login (auth failed, 1 attempts in 2 secs)", 1.x "(1 authentication attempts)"
+_AUTH_FAILED = re.compile(r"\(auth[ _]failed|\(\d+ authentication attempts\)")
+# login_log_format_elements, in their default order (user, method, rip, ...);
+# Dovecot 1.x logged "PID=12150" after the user.
+_LOGIN_VALUES = re.compile(
+    r"(?:user=<([^<>]*)>, )?(?:PID=\d+, )?(?:method=([^,\s]*), )?rip=([^,\s]+)"
+)
+
+# Sieve actions (Pigeonhole), by the start of the text after "msgid=<...>: ".
+_SIEVE_ACTIONS = (
+    ("stored mail into mailbox ", "stored"),
+    ("forwarded to ", "forwarded"),
+    ("sent vacation response to ", "vacation"),
+    ("discarded", "discarded"),
+    ("marked message to be discarded", "discarded"),
+    ("sent rejection message to ", "rejected"),
+    ("not sending reject message to ", "rejected"),
+    ("rejected", "rejected"),
+    ("kept", "kept"),
+)
+
+# How login processes say a connection ended without a login.
+_LOGIN_ENDS = (
+    "Disconnected",
+    "Aborted login",
+    "Login aborted",
+    "Client has quit",
+    "Remote closed",
+    "Connection closed",
+    "Maximum number",
+)
+
+# Session ends of mail processes (imap, pop3, managesieve, submission).
+_SESSION_ENDS = (
+    ("Logged out", "logout"),
+    ("Disconnected: Logged out", "logout"),
+    ("Connection closed", "disconnect"),
+    ("Disconnected", "disconnect"),
+    ("Server shutting down", "disconnect"),
+)
+
+
+def parse_dovecot(program: str, message: str) -> Record:
+    """Turn one Dovecot message into a record.
+
+    ``program`` is the envelope's program: ``dovecot`` through syslog, ``""`` for
+    Dovecot's own log file, where ``message`` still starts with the process prefix.
+    Never raises for any text; unknown forms become ``Unparsed``.
+    """
+    if program and program != "dovecot" and "(" in program:
+        # Dovecot 1.x deliver logged under the ident "deliver(user)".
+        message = f"{program}: {message}"
+    if message[:9] == "dovecot: ":  # "dovecot[442]: dovecot: auth(default): ..."
+        message = message[9:]
+    level, rest = _split_level(message)  # Dovecot 1.x put the level first
+    colon = rest.find(": ")
+    head = rest[:colon]
+    if colon > 0 and " " not in head and "(" not in head and "<" not in head:
+        # a prefix without arguments ("imap-login", "auth"): no regex needed
+        service, arg, session, body = head.lower(), None, None, rest[colon + 2 :]
+    else:
+        found = _PREFIX.match(rest)
+        if found is None:
+            service, arg, session, body = "", None, None, rest
+        else:
+            service, arg, session = found[1].lower(), found[2], found[4]
+            body = rest[found.end() :]
+    inner_level, body = _split_level(body)
+    level = inner_level or level or "info"
+    handler = _HANDLERS.get(service)
+    if handler is None and service.endswith("-login"):
+        handler = _login
+    record = handler(service, arg, session, level, body) if handler else None
+    if record is not None:
+        return record
+    return _fallback(service, level, body, message)
+
+
+def _split_level(text: str) -> tuple[str | None, str]:
+    if text[:1] in _LEVEL_INITIALS:
+        colon = text.find(": ", 0, 9)
+        if colon > 0:
+            level = _LEVELS.get(text[:colon])
+            if level is not None:
+                return level, text[colon + 2 :]
+    return None, text
+
+
+def _fallback(service: str, level: str, body: str, message: str) -> Record:
+    if level in _SEVERE:
+        return Severity(severity=level, text=f"{service}: {body}" if service else body)
+    if level == "debug":
+        return Info(what="debug")
+    return Unparsed(reason="message", shape=mask(message), text=message)
+
+
+# ---------------------------------------------------------------------- deliveries
+
+
+def _delivery(
+    service: str, arg: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    user = _user_of(arg)
+    if session is None:
+        token = _SESSION_TOKEN.match(body)
+        if token is not None:
+            session, body = token[1], body[token.end() :]
+    if body.startswith("sieve: "):
+        return _sieve(service, user, session, level, body[7:])
+    if user is not None:
+        for status in _SAVE_STATUS:
+            # "%$" of deliver_log_format, after the fields and ": " (or alone)
+            at = body.find(": " + status)
+            if at >= 0 or body.startswith(status):
+                head = body[:at] if at >= 0 else ""
+                tail = body[at + 2 + len(status) :] if at >= 0 else body[len(status) :]
+                return _save(service, user, session, head, status[:-1], tail)
+    if body.startswith("Connect from "):
+        return DovecotConnection(service, "connect", _remote(body[13:]))
+    if body.startswith("Disconnect from "):
+        remote, _, detail = body[16:].partition(": ")
+        return DovecotConnection(service, "disconnect", _remote(remote), detail or None)
+    if level == "error" and service == "lmtp":
+        return DovecotLmtpError(user=user, session=session, text=body)
+    return None
+
+
+def _save(
+    service: str, user: str, session: str | None, head: str, what: str, tail: str
+) -> Record:
+    if head.startswith("msgid=") and ", " not in head:  # the default format
+        fields = {"msgid": head[6:]}
+    else:
+        fields = dict(_FIELD.findall(head))
+    if what == "forwarded to":  # 1.x cmusieve: "msgid=<m>: forwarded to <x>"
+        return DovecotSieve(
+            user, session, _bare(fields.get("msgid")), "forwarded", tail
+        )
+    mailbox: str | None = None
+    reason: str | None = None
+    if what == "saved mail to":
+        status, mailbox = "saved", tail
+    elif what == "save failed to":
+        status = "failed"
+        mailbox, _, reason = tail.partition(": ")
+    else:  # "rejected:"
+        status, reason = "rejected", tail
+    sender = fields.get("from_envelope", fields.get("from"))
+    return DovecotDelivery(
+        service=service,
+        user=user,
+        session=session,
+        msgid=_bare(fields.get("msgid")),
+        status=status,
+        mailbox=_unquote(mailbox) if mailbox is not None else None,
+        reason=reason or None,
+        delivery_time_ms=_number(fields.get("delivery_time")),
+        session_time_ms=_number(fields.get("session_time")),
+        size=_integer(fields.get("size")),
+        # An empty from= is "not known" (Dovecot leaves %{from_envelope} empty for
+        # the later recipients of an LMTP transaction), not the null sender.
+        sender=_bare(sender) or None,
+    )
+
+
+def _sieve(
+    service: str, user: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    msgid: str | None = None
+    text = body
+    if body.startswith("msgid="):
+        head, sep, text = body.partition(": ")
+        msgid = _bare(dict(_FIELD.findall(head)).get("msgid"))
+        if not sep:
+            return None
+    if text.startswith("failed to store into mailbox ") and user is not None:
+        mailbox, _, reason = text[29:].partition(": ")
+        return DovecotDelivery(
+            service, user, session, msgid, "failed", _unquote(mailbox), reason or None
+        )
+    if level in _SEVERE:
+        return None
+    for start, action in _SIEVE_ACTIONS:
+        if text.startswith(start):
+            detail = text[len(start) :].strip() or None
+            if action == "stored" and detail is not None:
+                detail = _unquote(detail)
+            return DovecotSieve(user, session, msgid, action, detail)
+    return None
+
+
+# ---------------------------------------------------------------------- logins, auth
+
+
+def _login(
+    service: str, arg: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    # login_log_format "%$: %s": the text, then "user=<u>, method=M, rip=IP, ..."
+    start = body.find("user=<")
+    if start < 0:
+        start = body.find("rip=")
+    values = _LOGIN_VALUES.match(body, start) if start >= 0 else None
+    text = body[: values.start()].removesuffix(": ") if values else body
+    if text == "Login":
+        event = "login"
+        text = ""
+    elif _AUTH_FAILED.search(text):
+        event = "auth_failed"
+    elif "plaintext auth" in text:
+        event = "plaintext_denied"
+    elif "no auth attempts" in text or text.startswith(_LOGIN_ENDS):
+        event = "disconnected"
+    else:
+        return None
+    return DovecotAuth(
+        service=service[: -len("-login")],
+        event=event,
+        user=(values[1] or None) if values else None,
+        remote_ip=values[3] if values else None,
+        method=(values[2] or None) if values else None,
+        detail=text or None,
+    )
+
+
+def _auth(
+    service: str, arg: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    if service == "pam_unix":
+        return _pam_unix(body)
+    if body.startswith("pam_unix("):
+        return _pam_unix(body.partition("): ")[2])
+    if arg is not None and "," in arg:
+        # 2.3.x: "auth(user,192.0.2.1,sasl:login)<sid>: Info: sql: Password mismatch"
+        user, _, rest = arg.partition(",")
+        remote = rest.partition(",")[0]
+        driver, _, reason = body.partition(": ")
+    else:
+        found = _AUTH_DRIVER.search(body)
+        if found is None:
+            return None
+        driver, user, remote, reason = found[1], found[2], found[3], found[4]
+    return DovecotAuth(
+        service="auth",
+        event=_auth_event(reason),
+        user=user or None,
+        remote_ip=remote or None,
+        detail=f"{driver}: {reason}",
+    )
+
+
+def _auth_event(reason: str) -> str:
+    lowered = reason.lower()
+    if "unknown user" in lowered or "not found" in lowered or "not known" in lowered:
+        return "unknown_user"
+    if "mismatch" in lowered or "authentication failure" in lowered:
+        return "password_mismatch"
+    if "invalid credentials" in lowered:
+        return "password_mismatch"
+    if "failed" in lowered:
+        return "auth_failed"
+    if "refusal" in lowered or "policy" in lowered:
+        return "policy_refused"
+    return "other"
+
+
+def _pam_unix(text: str) -> Record | None:
+    # (pam_unix(dovecot:auth): ) authentication failure; logname= uid=0 euid=0
+    # tty=dovecot ruser=web rhost=176.61.140.224  user=root
+    if not text.startswith("authentication failure"):
+        return None
+    fields = dict(_FIELD.findall(text))
+    return DovecotAuth(
+        service="auth",
+        event="password_mismatch",
+        user=fields.get("user") or fields.get("ruser") or None,
+        remote_ip=fields.get("rhost") or None,
+        detail="pam_unix: authentication failure",
+    )
+
+
+# ---------------------------------------------------------------------- sessions
+
+
+def _session(
+    service: str, arg: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    if level != "info":
+        return None
+    for start, event in _SESSION_ENDS:
+        if body.startswith(start):
+            return DovecotConnection(service, event, None, body)
+    return None
+
+
+def _master(
+    service: str, arg: str | None, session: str | None, level: str, body: str
+) -> Record | None:
+    if level != "info":
+        return None
+    if body.startswith("Dovecot v") and " starting up" in body:
+        return Info(what="dovecot_start")
+    if body.startswith(("SIGHUP received", "SIGTERM received")):
+        return Info(what="dovecot_signal")
+    return None
+
+
+# ---------------------------------------------------------------------- values
+
+
+def _user_of(arg: str | None) -> str | None:
+    """The user in ``lmtp(user)``; None for ``lmtp(6122)`` (a pid) or no argument.
+    Dovecot 2.2 wrote ``lmtp(6122, user)``."""
+    if not arg:
+        return None
+    user = arg.rpartition(", ")[2]
+    return None if user.isdigit() else user
+
+
+def _remote(text: str) -> str | None:
+    """``127.0.0.1`` stays; ``local`` (a UNIX socket) has no address."""
+    text = text.strip()
+    return None if text in ("", "local") else text
+
+
+def _bare(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value[:1] == "<" and value[-1:] == ">":
+        return value[1:-1]
+    return value
+
+
+def _unquote(mailbox: str) -> str:
+    if len(mailbox) >= 2 and mailbox[0] == mailbox[-1] and mailbox[0] in "'\"":
+        return mailbox[1:-1]
+    return mailbox
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _integer(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
+_Handler = Callable[[str, str | None, str | None, str, str], Record | None]
+# Readers by the process in the log prefix; "*-login" processes go to _login.
+_HANDLERS: dict[str, _Handler] = {
+    "lmtp": _delivery,
+    "lda": _delivery,
+    "deliver": _delivery,
+    "auth": _auth,
+    "auth-worker": _auth,
+    "dovecot-auth": _auth,
+    "pam_unix": _auth,
+    "imap": _session,
+    "pop3": _session,
+    "managesieve": _session,
+    "submission": _session,
+    "master": _master,
+    "": _master,
+}
