@@ -89,7 +89,7 @@ def main() -> None:
     tenants = tenant_map(args.config)
     gc.collect()
 
-    best, produced = float("inf"), {}
+    best, produced = float("inf"), dict[str, int]()
     for _ in range(args.repeat):
         elapsed, produced = one_pass(
             lines, tenants, not args.no_keep_lines, args.batch_lines

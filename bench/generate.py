@@ -80,7 +80,7 @@ class Reply:
     """A failure response and the cause the classifier must give it.
 
     ``text`` is formatted with ``rcpt``, ``domain``, ``relay`` (``host[ip]``), ``ip``
-    (our sending IP) and ``user`` (the local part); ``command`` is the SMTP command a
+    (our sending IP); ``command`` is the SMTP command a
     remote reply answered, None for Postfix's own texts and greeting refusals.
     """
 
@@ -285,7 +285,7 @@ REPLIES: dict[str, Reply] = {
         "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). "
         "[AM4PEPF00027A6C.eurprd04.prod.outlook.com 2026-12-03T16:00:56.123Z "
         "08DC1234ABCD5678]",
-        "mailbox_disabled",
+        "unknown_recipient",
         "RCPT TO",
     ),
     "yahoo_unknown": Reply(
@@ -594,23 +594,31 @@ class World:
             remote = Remote(
                 domain, "generic", [f"mx.{domain}[198.51.100.{i % 250 + 1}]"]
             )
-            roll = rng.random()
-            remote.greylists = roll < 0.15
-            remote.dead = 0.15 <= roll < 0.165
-            remote.nonexistent = 0.165 <= roll < 0.175
-            remote.tls_broken = 0.175 <= roll < 0.18
-            remote.refuses = 0.18 <= roll < 0.2
             remote.size_limit = 10_000_000 if rng.random() < 0.5 else 50_000_000
-            if 0.2 <= roll < 0.3:
-                remote.outages = _windows(rng, horizon, 4 * 3600, (600, 2400))
+            remote.greylists = rng.random() < 0.15
+            if i >= 20:  # the busiest destinations work; the long tail has trouble
+                self._troubles(remote, horizon)
             remotes.append(remote)
         return remotes
 
+    def _troubles(self, remote: Remote, horizon: float) -> None:
+        roll = self.rng.random()
+        remote.dead = roll < 0.02
+        remote.nonexistent = 0.02 <= roll < 0.03
+        remote.tls_broken = 0.03 <= roll < 0.035
+        remote.refuses = 0.035 <= roll < 0.05
+        if 0.05 <= roll < 0.15:
+            remote.outages = _windows(self.rng, horizon, 4 * 3600, (600, 2400))
+
     def _remote_weights(self) -> list[float]:
+        """Big providers take 60 % of the recipients; the other domains share 40 %
+        with Zipf-like popularity (the first generic domain is the busiest)."""
         weights = [float(PROVIDER_WEIGHTS.get(r.domain, 0)) for r in self.remotes]
         generic = [i for i, r in enumerate(self.remotes) if r.provider == "generic"]
-        for rank, i in enumerate(generic, start=1):
-            weights[i] = 40.0 / len(generic) * (len(generic) / rank) ** 0.8 / 8
+        zipf = [1 / rank**0.8 for rank in range(1, len(generic) + 1)]
+        scale = 40.0 / sum(zipf) if zipf else 0.0
+        for i, share in zip(generic, zipf, strict=True):
+            weights[i] = share * scale
         return weights
 
     def _host(self, index: int, horizon: float, long_queue_ids: bool) -> Host:
@@ -620,7 +628,7 @@ class World:
             "postfix/smtpd": 8, "postfix/submission/smtpd": 4, "postfix/cleanup": 3,
             "postfix/smtp": 8, "postfix/lmtp": 4, "postfix/bounce": 2,
             "postfix/postscreen": 1, "postfix/qmgr": 1, "postfix/pickup": 1,
-            "postfix/local": 1, "postfix/anvil": 1, "postfix/scache": 1,
+            "postfix/local": 1, "postfix/anvil": 1,
             "postfix/dnsblog": 2, "dovecot-lmtp": 4, "dovecot-imap": 6,
             "opendkim": 1, "CRON": 1,
         }  # fmt: skip
@@ -827,6 +835,9 @@ class Outcome:
     session: str | None = None
 
 
+# Replies that are a failed connection attempt, which Postfix also logs on its own.
+CONNECT_FAILURES = frozenset({"lmtp_refused", "connect_timeout", "connect_refused"})
+
 UNKNOWN_REPLY = {
     "gmail": "gmail_unknown",
     "outlook": "outlook_unknown",
@@ -910,11 +921,11 @@ class Refusal:
     helo: str
 
 
-def _base52(n: int, width: int) -> str:
+def _encode(n: int, width: int, alphabet: str = BASE52) -> str:
     digits = []
     for _ in range(width):
-        n, r = divmod(n, 52)
-        digits.append(BASE52[r])
+        n, r = divmod(n, len(alphabet))
+        digits.append(alphabet[r])
     return "".join(reversed(digits))
 
 
@@ -939,7 +950,11 @@ class Planner:
         rng: random.Random,
         rate: float,
         lifetime: float,
+        epoch: int,
+        dovecot_timings: bool,
     ) -> None:
+        self.epoch = epoch  # the Unix time of ts 0, for stamps inside messages
+        self.dovecot_timings = dovecot_timings
         self.world = world
         self.tally = tally
         self.rng = rng
@@ -1015,10 +1030,11 @@ class Planner:
         return f"{usec:05X}{self.rng.randint(0x300000, 0x3FFFFF):X}"
 
     def _long_qid(self, ts: float) -> str:
-        # enable_long_queue_ids: seconds and microseconds in base 52, 'z', inode.
-        inode = self.rng.randint(100_000, 5_000_000)
-        seconds = _base52(int(ts) + 1_796_000_000, 6)
-        return seconds + _base52(int((ts % 1) * 1e6), 4) + "z" + _base52(inode, 4)
+        # enable_long_queue_ids: seconds and microseconds in base 52, 'z', then the
+        # inode in base 51, the same alphabet without 'z' (mail_queue.h).
+        inode = _encode(self.rng.randint(100_000, 5_000_000), 4, BASE52[:-1])
+        seconds = _encode(self.epoch + int(ts), 6)
+        return seconds + _encode(int((ts % 1) * 1e6), 4) + "z" + inode
 
     def release(self, message: Message, ts: float) -> None:
         """The message is removed at ``ts``: its queue ID may be used again after."""
@@ -1232,9 +1248,7 @@ class Planner:
         app = f"app{rng.randint(1, 4)}.{domain}[{app_ip}]"
         t = self.smtpd_connect(host, ts, proc, app, tls=True)
         message = self.new_message(host, t, sender, "smtpd", tenant.name, recipients)
-        message.msgid = (
-            f"<{int(ts) + 1_796_000_000}.{rng.getrandbits(40):010x}@{domain}>"
-        )
+        message.msgid = f"<{self.epoch + int(ts)}.{rng.getrandbits(40):010x}@{domain}>"
         sasl = rng.choice(tenant.sasl_users)
         text = f"{message.qid}: client={app}, sasl_method=PLAIN, sasl_username={sasl}"
         self.emit(
@@ -1266,7 +1280,7 @@ class Planner:
         sender = f"root@{host.fqdn}"
         message = self.new_message(host, ts, sender, "pickup", UNASSIGNED, [rcpt])
         message.size = self.rng.randint(600, 4000)
-        message.msgid = f"<{int(ts) + 1_796_000_000}.{message.qid}@{host.fqdn}>"
+        message.msgid = f"<{self.epoch + int(ts)}.{message.qid}@{host.fqdn}>"
         text = f"{message.qid}: uid=0 from=<root>"
         pickup = self.proc(host, "postfix/pickup")
         self.emit(ts, host, pickup, "pickup", text, (self.tally.received, (message,)))
@@ -1484,10 +1498,7 @@ class Planner:
         end = saved_at
         for rcpt, outcome in pairs:
             end = self.delivery_line(message, rcpt, outcome, end + 0.002, proc)
-        text = (
-            f"lmtp({lmtp_pid}): Disconnect from 127.0.0.1: Client has quit the "
-            "connection (state=READY)"
-        )
+        text = f"lmtp({lmtp_pid}): Disconnect from 127.0.0.1: Logged out (state=READY)"
         self.emit(end + 0.002, host, "dovecot", "dovecot_connection", text)
         return end + 0.002
 
@@ -1496,14 +1507,15 @@ class Planner:
     ) -> None:
         """Dovecot's own line for one recipient of an LMTP transaction."""
         prefix = f"lmtp({rcpt.address})<{pid}><{outcome.session}>: "
+        what = self.deliver_log(message, outcome)
         effect: Effect | None = None
         if outcome.dovecot == "saved":
-            text = f"{prefix}msgid={message.msgid}: saved mail to INBOX"
+            text = f"{prefix}{what}: saved mail to INBOX"
             effect = (self.tally.dovecot_saved, (outcome.session,))
             kind = "dovecot_delivery"
         elif outcome.dovecot == "failed":
             text = (
-                f"{prefix}msgid={message.msgid}: save failed to INBOX: Quota exceeded "
+                f"{prefix}{what}: save failed to INBOX: Quota exceeded "
                 "(mailbox for user is full)"
             )
             effect = (self.tally.dovecot_failed, (outcome.session,))
@@ -1513,8 +1525,25 @@ class Planner:
                 f"{prefix}Error: Mailbox INBOX: Timeout (180s) while waiting for "
                 "lock for transaction log file dovecot.index.log"
             )
-            kind = "severity"
+            kind = "dovecot_lmtp_error"
         self.emit(t, message.host, "dovecot", kind, text, effect)
+
+    def deliver_log(self, message: Message, outcome: Outcome) -> str:
+        """The ``deliver_log_format`` part of a save line.
+
+        Dovecot's default is ``msgid=%m``; with ``dovecot_timings`` the platform set
+        ``msgid=%m, from=%{from_envelope}, size=%p, delivery_time=%{delivery_time},
+        session_time=%{session_time}`` (milliseconds), as the bundled samples do.
+        """
+        if not self.dovecot_timings:
+            return f"msgid={message.msgid}"
+        size = message.size + self.rng.randint(200, 900)  # Dovecot adds headers
+        delivery_ms = int(outcome.transmit * 1000 * self.rng.uniform(0.8, 0.95))
+        session_ms = self.rng.randint(0, 12)
+        return (
+            f"msgid={message.msgid}, from={message.sender}, size={size}, "
+            f"delivery_time={delivery_ms}, session_time={session_ms}"
+        )
 
     def delivery_line(
         self, message: Message, rcpt: Recipient, outcome: Outcome, t: float, proc: str
@@ -1539,6 +1568,9 @@ class Planner:
         cause = REPLIES[outcome.reply].cause if outcome.reply else None
         saved = outcome.session if outcome.dovecot == "saved" else None
         effect = (self.tally.attempt, (rcpt, outcome.status, cause, saved))
+        if outcome.reply in CONNECT_FAILURES:
+            # Postfix logs each failed connection before the recipient's line.
+            self.emit(t, message.host, proc, "smtpd_event", response)
         self.emit(t, message.host, proc, "delivery", text, effect)
         return t
 
@@ -1562,7 +1594,7 @@ class Planner:
         provider = rcpt.remote.provider if rcpt.remote else "generic"
         n = self.rng.getrandbits(32)
         text = SENT_TEXTS.get(provider, SENT_TEXTS["generic"]).format(
-            stamp=1_796_000_000 + n % 1_000_000,
+            stamp=self.epoch + n % 1_000_000,
             n=n,
             msgid=message.msgid[1:-1],
             size=message.size,
@@ -1583,7 +1615,7 @@ class Planner:
             )
             rcpt = Recipient(message.sender, domain, UNASSIGNED, "smtp", remote=remote)
         notice = self.new_message(host, t, "", "bounce", owner or UNASSIGNED, [rcpt])
-        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(1_796_000_000 + t))
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(self.epoch + t))
         notice.msgid = f"<{stamp}.{notice.qid}@{host.fqdn}>"
         notice.size = 2_500 + min(message.size, 50_000)
         cleanup = self.proc(host, "postfix/cleanup")
@@ -1634,7 +1666,8 @@ class Planner:
             f"addr {refusal.ip} listed by domain zen.spamhaus.org as "
             f"127.0.0.{self.rng.choice((2, 3, 4, 11))}"
         )
-        self.emit(t + 0.01, host, self.proc(host, "postfix/dnsblog"), "info", listed)
+        dnsblog = self.proc(host, "postfix/dnsblog")
+        self.emit(t + 0.01, host, dnsblog, "postscreen", listed)
         rank = f"DNSBL rank {self.rng.randint(2, 6)} for {peer}"
         self.emit(t + 6.0, host, proc, "postscreen", rank)
         self.reject(host, t + 6.5, proc, refusal)
@@ -1672,7 +1705,7 @@ class Planner:
                 f"warning: hostname mta{rng.randint(1, 99)}.example.biz does not "
                 f"resolve to address {refusal.ip}: Name or service not known"
             )
-            self.emit(t, host, proc, "severity", text)
+            self.emit(t, host, proc, "smtpd_event", text)
             refusal.what = "no_rdns"
         else:
             refusal.what = "helo"
@@ -1704,19 +1737,30 @@ class Planner:
     def sasl_guess(self, host: Host, t: float, client: str) -> None:
         proc = self.proc(host, "postfix/submission/smtpd")
         self.smtpd_connect(host, t, proc, client, tls=False)
-        text = f"warning: {client}: SASL LOGIN authentication failed: UGFzc3dvcmQ6"
-        self.emit(t + 2.0, host, proc, "severity", text)
+        user = self.rng.choice(("admin", "info", "test", "alice"))
+        text = (
+            f"warning: {client}: SASL LOGIN authentication failed: "
+            f"(reason unavailable), sasl_username={user}"
+        )
+        self.emit(t + 2.0, host, proc, "smtpd_event", text)
         text = f"lost connection after AUTH from {client}"
         self.emit(t + 2.1, host, proc, "smtpd_event", text)
         text = f"disconnect from {client} ehlo=1 auth=0/1 commands=1/2"
         self.emit(t + 2.2, host, proc, "smtpd_disconnect", text)
 
     def dropped(self, host: Host, t: float, client: str, *, http: bool) -> None:
+        """A client that goes away: after CONNECT, mid-TLS, or speaking HTTP."""
         proc = self.proc(host, "postfix/smtpd")
         self.smtpd_connect(host, t, proc, client, tls=False)
+        if self.rng.random() < 0.3:
+            text = (
+                "warning: TLS library problem: error:0A000126:SSL routines::unexpected "
+                "eof while reading:../ssl/record/rec_layer_s3.c:317:"
+            )
+            self.emit(t + 0.15, host, proc, "severity", text)
         if http:
             text = f"warning: non-SMTP command from {client}: GET / HTTP/1.1"
-            self.emit(t + 0.2, host, proc, "severity", text)
+            self.emit(t + 0.2, host, proc, "smtpd_event", text)
             last = f"disconnect from {client} unknown=0/1 commands=0/1"
         else:
             text = f"lost connection after CONNECT from {client}"
@@ -1727,7 +1771,7 @@ class Planner:
     def statistics(self, host: Host, t: float, ip: str) -> None:
         """anvil's statistics lines (anvil_status_update_time)."""
         proc = self.proc(host, "postfix/anvil")
-        at = "at Dec  3 08:00:00"
+        at = "at " + time.strftime("%b %e %H:%M:%S", time.gmtime(self.epoch + t - 300))
         rate = self.rng.randint(1, 9)
         self.emit(
             t,
@@ -1774,7 +1818,7 @@ class Planner:
             f"out={rng.randint(500, 900000)} deleted=0 expunged=0 trashed=0 "
             "hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0"
         )
-        self.emit(ts + rng.uniform(5, 600), host, "dovecot", "dovecot_auth", text)
+        self.emit(ts + rng.uniform(5, 600), host, "dovecot", "dovecot_connection", text)
 
 
 # -------------------------------------------------------------------- the writer
@@ -1828,13 +1872,15 @@ def generate(
     sessions_per_second: float = 5.0,
     queue_lifetime: float = 3600.0,
     long_queue_ids: bool = False,
+    dovecot_timings: bool = True,
 ) -> Truth:
     """Write ``lines`` log lines to ``path`` with its truth and tenants files.
 
     ``sessions_per_second`` sets how busy the platform is (about 13 lines a
     session), ``queue_lifetime`` plays Postfix's ``maximal_queue_lifetime`` (short, as
     a transactional platform sets it, so that expiries fit in the file), and
-    ``long_queue_ids`` makes the second host use ``enable_long_queue_ids``.
+    ``long_queue_ids`` makes the second host use ``enable_long_queue_ids`` and
+    ``dovecot_timings`` adds Dovecot's timings to its save lines.
     """
     path = Path(path)
     rng = random.Random(seed)
@@ -1849,7 +1895,10 @@ def generate(
         long_queue_ids=long_queue_ids,
     )
     tally = Tally()
-    planner = Planner(world, tally, rng, sessions_per_second, queue_lifetime)
+    epoch = calendar.timegm(begin.timetuple())
+    planner = Planner(
+        world, tally, rng, sessions_per_second, queue_lifetime, epoch, dovecot_timings
+    )
     last = _write(path, lines, planner, tally, Stamps(begin))
     generator = {
         "seed": seed,
@@ -1859,6 +1908,9 @@ def generate(
         "start": begin.isoformat(),
         "end": _iso(begin, last),
         "queue_lifetime_seconds": queue_lifetime,
+        "sessions_per_second": sessions_per_second,
+        "long_queue_ids": long_queue_ids,
+        "dovecot_timings": dovecot_timings,
     }
     truth = tally.summarise(generator, lines)
     Path(f"{path}.truth.json").write_text(truth.to_json() + "\n")
@@ -1929,6 +1981,11 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--sessions-per-second", type=float, default=5.0)
     cli.add_argument("--queue-lifetime", type=float, default=3600.0)
     cli.add_argument("--long-queue-ids", action="store_true")
+    cli.add_argument(
+        "--plain-dovecot-log",
+        action="store_true",
+        help="Dovecot's default deliver_log_format (no timings)",
+    )
     args = cli.parse_args(argv)
     target = args.path or args.out
     if not target:
@@ -1946,6 +2003,7 @@ def main(argv: list[str] | None = None) -> None:
         sessions_per_second=args.sessions_per_second,
         queue_lifetime=args.queue_lifetime,
         long_queue_ids=args.long_queue_ids,
+        dovecot_timings=not args.plain_dovecot_log,
     )
     seconds = time.perf_counter() - began
     totals = truth.totals

@@ -55,15 +55,18 @@ from __future__ import annotations
 import re
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
+from itertools import accumulate
 from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.samples import Exemplar
 
 from mailtriage.parsers.classify import CAUSES
 from mailtriage.parsers.model import (
@@ -151,11 +154,108 @@ _K = TypeVar("_K")
 _DOMAIN = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?")
 
 
-class Metrics:
-    """The metric objects, declared on a registry of their own."""
+class RowHistogram:
+    """A labelled histogram that the observer updates from rows, kept as plain lists.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    prometheus_client's ``Histogram`` walks its buckets and takes locks on every
+    observation, and the delay histograms are observed five times per recipient; here
+    an observation is one bisection and two additions under the observer's lock, and
+    a scrape copies the counts under the same lock. The exposition is that of any
+    Prometheus histogram (``_bucket``, ``_sum``, ``_count``, exemplars on buckets).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        *,
+        buckets: Sequence[float],
+        lock: threading.RLock,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.bounds = tuple(float(b) for b in buckets)
+        # The "le" values as prometheus_client writes them (repr of a float: "3.0").
+        self._les = [repr(b) for b in self.bounds] + ["+Inf"]
+        self._lock = lock
+        self._series: dict[tuple[str, ...], _Buckets] = {}
+        registry.register(self)
+
+    def labels(self, **labels: str) -> _Buckets:
+        """The series for these label values (all of them, by keyword)."""
+        if labels.keys() != set(self.labelnames):
+            raise ValueError(
+                f"{self.name} takes labels {self.labelnames}, not {labels}"
+            )
+        key = tuple(labels[name] for name in self.labelnames)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Buckets(self.bounds)
+        return series
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            copied = [
+                (key, list(s.counts), s.total, dict(s.exemplars))
+                for key, s in self._series.items()
+            ]
+        family = self._family()
+        for key, counts, total, exemplars in copied:
+            buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+            for index, (le, count) in enumerate(
+                zip(self._les, accumulate(counts), strict=True)
+            ):
+                exemplar = exemplars.get(index)
+                buckets.append(
+                    (le, float(count)) if exemplar is None else (le, count, exemplar)
+                )
+            family.add_metric(list(key), buckets, total)
+        yield family
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            self.name, self.documentation, labels=self.labelnames
+        )
+
+
+class _Buckets:
+    """One series of a ``RowHistogram``: per-bucket counts, the sum, exemplars."""
+
+    __slots__ = ("bounds", "counts", "exemplars", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.exemplars: dict[int, Exemplar] = {}
+
+    def observe(self, value: float, *, queue_id: str | None = None) -> None:
+        """Count ``value``; with ``queue_id``, make it the exemplar of its bucket."""
+        # The first bound >= value is the bucket ("le" is inclusive).
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
+        self.total += value
+        if queue_id is not None:
+            self.exemplars[index] = Exemplar({"queue_id": queue_id}, value, time.time())
+
+
+class Metrics:
+    """The metric objects, declared on a registry of their own. ``lock`` guards the
+    histograms that rows update (``RowHistogram``)."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
         r = self.registry = registry if registry is not None else CollectorRegistry()
+        self.lock = lock = lock if lock is not None else threading.RLock()
 
         # -- deliveries
         self.lmtp_delivery = Counter(
@@ -164,12 +264,13 @@ class Metrics:
             ["status", "tenant", "cause"],
             registry=r,
         )
-        self.lmtp_duration = Histogram(
+        self.lmtp_duration = RowHistogram(
             "lmtp_delivery_duration_seconds",
             "Time Postfix spent on one LMTP delivery: connection setup plus "
             "transmission (delays c+d), including the MDA's answer.",
             ["status"],
             buckets=MDA_BUCKETS,
+            lock=lock,
             registry=r,
         )
         self.deliveries = Counter(
@@ -179,19 +280,21 @@ class Metrics:
             ["transport", "status", "cause", "tenant"],
             registry=r,
         )
-        self.final_delay = Histogram(
+        self.final_delay = RowHistogram(
             "mailtriage_final_delivery_seconds",
             "Total delay from arrival to final outcome, per recipient (Postfix "
             "delay=), final outcomes only.",
             ["transport", "tenant"],
             buckets=DELAY_BUCKETS,
+            lock=lock,
             registry=r,
         )
-        self.stage_delay = Histogram(
+        self.stage_delay = RowHistogram(
             "mailtriage_final_delivery_stage_seconds",
             "Delay per stage of Postfix's delays=a/b/c/d, final outcomes only.",
             ["stage", "transport", "tenant"],
             buckets=DELAY_BUCKETS,
+            lock=lock,
             registry=r,
         )
         self.deferrals = Counter(
@@ -249,19 +352,21 @@ class Metrics:
             ["tenant", "service", "status", "cause"],
             registry=r,
         )
-        self.dovecot_delivery = Histogram(
+        self.dovecot_delivery = RowHistogram(
             "mailtriage_dovecot_delivery_seconds",
             "Dovecot's own delivery time, where deliver_log_format logs "
             "%{delivery_time}.",
             ["service", "status"],
             buckets=MDA_BUCKETS,
+            lock=lock,
             registry=r,
         )
-        self.dovecot_session = Histogram(
+        self.dovecot_session = RowHistogram(
             "mailtriage_dovecot_session_seconds",
             "Dovecot's session time, where deliver_log_format logs %{session_time}.",
             ["service", "status"],
             buckets=MDA_BUCKETS,
+            lock=lock,
             registry=r,
         )
 
@@ -526,6 +631,7 @@ class MetricsObserver:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = Metrics()
+        self._lock = self.metrics.lock
         self.tenants = frozenset(tenants) | {UNASSIGNED}
         self.sources = frozenset(sources)
         self.domains = TopDomains(
@@ -534,9 +640,7 @@ class MetricsObserver:
         self._wall_clock = wall_clock
         self._seen = _SeenMessages(max_open_messages)
         self._programs: set[str] = set()
-        self._children: dict[tuple[object, ...], Histogram] = {}
         self._tenant_domains: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
         self._exposed = _WithoutCreated(self.metrics.registry)
         self._initialise()
 
@@ -645,12 +749,10 @@ class MetricsObserver:
             if a.delay_conn_setup is not None or a.delay_transmission is not None
         ]
         slowest = _slowest((status, seconds, a) for a, status, seconds in timed)
+        histogram = self.metrics.lmtp_duration
         for a, status, seconds in timed:
-            child = self._child(self.metrics.lmtp_duration, status=status)
-            if slowest[status] is a:
-                child.observe(seconds, exemplar={"queue_id": a.queue_id})
-            else:
-                child.observe(seconds)
+            queue_id = a.queue_id if slowest[status] is a else None
+            histogram.labels(status=status).observe(seconds, queue_id=queue_id)
 
     def _observe_final_delays(self, finals: list[tuple[AttemptRow, str, str]]) -> None:
         m = self.metrics
@@ -661,11 +763,10 @@ class MetricsObserver:
         )
         for a, transport, tenant in finals:
             if a.delay is not None:
-                child = self._child(m.final_delay, transport=transport, tenant=tenant)
-                if slowest[transport, tenant] is a:
-                    child.observe(a.delay, exemplar={"queue_id": a.queue_id})
-                else:
-                    child.observe(a.delay)
+                queue_id = a.queue_id if slowest[transport, tenant] is a else None
+                m.final_delay.labels(transport=transport, tenant=tenant).observe(
+                    a.delay, queue_id=queue_id
+                )
             stages = (
                 a.delay_before_qmgr,
                 a.delay_in_qmgr,
@@ -674,8 +775,8 @@ class MetricsObserver:
             )
             for stage, seconds in zip(STAGES, stages, strict=True):
                 if seconds is not None:
-                    self._child(
-                        m.stage_delay, stage=stage, transport=transport, tenant=tenant
+                    m.stage_delay.labels(
+                        stage=stage, transport=transport, tenant=tenant
                     ).observe(seconds)
 
     def _observe_messages(self, messages: list[MessageRow]) -> None:
@@ -714,16 +815,12 @@ class MetricsObserver:
 
     def _observe_dovecot(self, rows: list[DovecotRow]) -> None:
         m = self.metrics
+        tally: Tally[tuple[str, str, str, str]] = Tally()
         for d in rows:
             service = DOVECOT_SERVICES.get(d.service, OTHER)
             status = _one_of(d.status, DOVECOT_STATUSES)
             cause = NO_CAUSE if d.cause is None else _cause(d.status, d.cause)
-            m.dovecot.labels(
-                tenant=self._tenant(d.tenant),
-                service=service,
-                status=status,
-                cause=cause,
-            ).inc()
+            tally[self._tenant(d.tenant), service, status, cause] += 1
             if d.delivery_time_ms is not None:
                 m.dovecot_delivery.labels(service=service, status=status).observe(
                     d.delivery_time_ms / 1000
@@ -732,6 +829,10 @@ class MetricsObserver:
                 m.dovecot_session.labels(service=service, status=status).observe(
                     d.session_time_ms / 1000
                 )
+        for (tenant, service, status, cause), n in tally.items():
+            m.dovecot.labels(
+                tenant=tenant, service=service, status=status, cause=cause
+            ).inc(n)
 
     def _observe_events(self, events: list[EventRow]) -> None:
         m = self.metrics
@@ -788,15 +889,6 @@ class MetricsObserver:
         return encoder(self._exposed), content_type
 
     # -- helpers
-
-    def _child(self, metric: Histogram, **labels: str) -> Histogram:
-        """``metric.labels(**labels)``, cached: the delay histograms are observed
-        several times per recipient, and ``labels`` validates and locks each time."""
-        key = (id(metric), *labels.values())
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(**labels)
-        return child
 
     def _tenant(self, tenant: str | None) -> str:
         return tenant if tenant in self.tenants else UNASSIGNED

@@ -404,6 +404,10 @@ _PROVIDERS = (
         dsn=("5.4.1",),
         words=("recipient address rejected: access denied",),
     ),
+    # outlook.com for an address that does not exist: "550 5.5.0 Requested action
+    # not taken: mailbox unavailable (S2017062302). [AM4PEPF00027A6C.eurprd04.prod
+    # .outlook.com]"
+    Rule("outlook-s2017062302", "unknown_recipient", words=("(s2017062302)",)),
     # Microsoft: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient
     # nobody@contoso.example not found by SMTP address lookup"
     Rule(

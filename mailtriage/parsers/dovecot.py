@@ -68,7 +68,12 @@ _PREFIX = re.compile(r"([A-Za-z][\w-]*)(?:\(([^()]*)\))?(?:<(\d+)>)?(?:<([^<>]*)
 # Dovecot 2.2 wrote the LMTP session after the prefix: "z5FOLrRhDVpddgAABvoInA: "
 _SESSION_TOKEN = re.compile(r"([A-Za-z0-9+/]{22}(?::R\d+)?): ")
 # "msgid=<m>, from=x@y, size=2648, delivery_time=1, session_time=5: saved mail to X"
-_SAVE_STATUS = ("saved mail to ", "save failed to ", "rejected: ", "forwarded to ")
+_SAVE_STATUS = (
+    (": saved mail to ", "saved mail to"),
+    (": save failed to ", "save failed to"),
+    (": rejected: ", "rejected:"),
+    (": forwarded to ", "forwarded to"),
+)
 _FIELD = re.compile(r"(\w+)=(<[^<>]*>|[^,\s]*)")
 # "passwd-file(bob,192.0.2.1,<sid>): unknown user", "pam(u,1.2.3.4): pam_authenticate()
 # failed: ...", "userdb(u,::ffff:127.0.0.1): user not found from userdb"
@@ -128,18 +133,11 @@ def parse_dovecot(program: str, message: str) -> Record:
     if message[:9] == "dovecot: ":  # "dovecot[442]: dovecot: auth(default): ..."
         message = message[9:]
     level, rest = _split_level(message)  # Dovecot 1.x put the level first
-    colon = rest.find(": ")
-    head = rest[:colon]
-    if colon > 0 and " " not in head and "(" not in head and "<" not in head:
-        # a prefix without arguments ("imap-login", "auth"): no regex needed
-        service, arg, session, body = head.lower(), None, None, rest[colon + 2 :]
+    prefix = _split_prefix(rest)
+    if prefix is None:
+        service, arg, session, body = "", None, None, rest
     else:
-        found = _PREFIX.match(rest)
-        if found is None:
-            service, arg, session, body = "", None, None, rest
-        else:
-            service, arg, session = found[1].lower(), found[2], found[4]
-            body = rest[found.end() :]
+        service, arg, session, body = prefix
     inner_level, body = _split_level(body)
     level = inner_level or level or "info"
     handler = _HANDLERS.get(service)
@@ -149,6 +147,19 @@ def parse_dovecot(program: str, message: str) -> Record:
     if record is not None:
         return record
     return _fallback(service, level, body, message)
+
+
+def _split_prefix(rest: str) -> tuple[str, str | None, str | None, str] | None:
+    """(service, argument, session, body) of ``service(arg)<pid><session>: body``."""
+    colon = rest.find(": ")
+    head = rest[:colon]
+    if colon > 0 and " " not in head and "(" not in head and "<" not in head:
+        return head.lower(), None, None, rest[colon + 2 :]  # "imap-login", "auth"
+    found = _PREFIX.match(rest)
+    if found is None:
+        return None
+    service, arg, _, session = found.groups()
+    return service.lower(), arg, session, rest[found.end() :]
 
 
 def _split_level(text: str) -> tuple[str | None, str]:
@@ -183,13 +194,14 @@ def _delivery(
     if body.startswith("sieve: "):
         return _sieve(service, user, session, level, body[7:])
     if user is not None:
-        for status in _SAVE_STATUS:
+        for marker, what in _SAVE_STATUS:
             # "%$" of deliver_log_format, after the fields and ": " (or alone)
-            at = body.find(": " + status)
-            if at >= 0 or body.startswith(status):
-                head = body[:at] if at >= 0 else ""
-                tail = body[at + 2 + len(status) :] if at >= 0 else body[len(status) :]
-                return _save(service, user, session, head, status[:-1], tail)
+            at = body.find(marker)
+            if at >= 0:
+                head, tail = body[:at], body[at + len(marker) :]
+                return _save(service, user, session, head, what, tail)
+            if body.startswith(marker[2:]):
+                return _save(service, user, session, "", what, body[len(marker) - 2 :])
     if body.startswith("Connect from "):
         return DovecotConnection(service, "connect", _remote(body[13:]))
     if body.startswith("Disconnect from "):
@@ -217,24 +229,32 @@ def _save(
         status, mailbox = "saved", tail
     elif what == "save failed to":
         status = "failed"
-        mailbox, _, reason = tail.partition(": ")
+        mailbox, _, reason_text = tail.partition(": ")
+        reason = reason_text or None
     else:  # "rejected:"
-        status, reason = "rejected", tail
+        status, reason = "rejected", tail or None
+    msgid = fields.get("msgid")
+    if msgid is not None and msgid[:1] == "<" and msgid[-1:] == ">":
+        msgid = msgid[1:-1]
+    if mailbox is not None and mailbox[:1] in "'\"":
+        mailbox = _unquote(mailbox)
+    if len(fields) == 1:  # the default deliver_log_format: "msgid=%m: %$"
+        return DovecotDelivery(service, user, session, msgid, status, mailbox, reason)
     sender = fields.get("from_envelope", fields.get("from"))
     return DovecotDelivery(
-        service=service,
-        user=user,
-        session=session,
-        msgid=_bare(fields.get("msgid")),
-        status=status,
-        mailbox=_unquote(mailbox) if mailbox is not None else None,
-        reason=reason or None,
-        delivery_time_ms=_number(fields.get("delivery_time")),
-        session_time_ms=_number(fields.get("session_time")),
-        size=_integer(fields.get("size")),
+        service,
+        user,
+        session,
+        msgid,
+        status,
+        mailbox,
+        reason or None,
+        _number(fields.get("delivery_time")),
+        _number(fields.get("session_time")),
+        _integer(fields.get("size")),
         # An empty from= is "not known" (Dovecot leaves %{from_envelope} empty for
         # the later recipients of an LMTP transaction), not the null sender.
-        sender=_bare(sender) or None,
+        _bare(sender) or None,
     )
 
 

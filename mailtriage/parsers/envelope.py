@@ -139,19 +139,21 @@ class EnvelopeParser:
     def parse(self, line: str) -> Envelope | None:
         """The envelope of ``line`` (no line terminator), or None when none fits."""
         if line[:1] in _MONTH_INITIALS:
-            # The common case inlined: a syslog stamp seen before, then host and tag.
+            # The common case inlined: a syslog stamp, host and tag seen before.
+            # "Dec  3 16:00:56 h t: m" splits into 7 parts, "Dec 03 ..." into 6.
             end = 14 if line[5:6] == " " else 15
             ts = self._stamps.get(line[:end])
             if ts is not None and line[end : end + 1] == " ":
-                parts = line[end + 1 :].split(" ", 2)
-                if len(parts) == 3:
-                    host, tag, message = parts
-                    program_pid = self._tags.get(tag)
-                    usual = host[-1:] != ":" and message[:4] != "[ID "
-                    if usual and program_pid is not None and program_pid[0]:
-                        interned = self._hosts.get(host) or self._host(host)
-                        program, pid = program_pid
-                        return Envelope(ts, interned, program, pid, message)
+                last = 6 if line[4] == " " else 5
+                parts = line.split(" ", last)
+                if len(parts) > last:
+                    host = self._hosts.get(parts[last - 2])
+                    program_pid = self._tags.get(parts[last - 1])
+                    message = parts[last]
+                    if host and program_pid and message[:4] != "[ID ":
+                        return Envelope(
+                            ts, host, program_pid[0], program_pid[1], message
+                        )
         form = self._by_first.get(line[:1])
         if form is None:
             return None
@@ -281,7 +283,7 @@ class EnvelopeParser:
         if len(parts) < 2 or not host:
             return None
         program_pid = self._tags.get(parts[1]) or self._tag(parts[1])
-        if not program_pid[0]:
+        if program_pid is None:
             return None
         message = parts[2] if len(parts) == 3 else ""
         if message[:4] == "[ID ":  # Solaris syslog: "[ID 197553 mail.info] ..."
@@ -298,28 +300,28 @@ class EnvelopeParser:
         # the message; a real tag ("postfix/smtpd[12]:") is read as the program.
         if first[-2:] == "]:" or ("/" in first and "(" not in first):
             program_pid = self._tags.get(first) or self._tag(first)
-            if program_pid[0]:
+            if program_pid is not None:
                 message = line[start + len(first) + 1 :]
                 return Envelope(ts, "", program_pid[0], program_pid[1], message)
         return Envelope(ts, "", "", None, line[start:])
 
-    def _tag(self, tag: str) -> tuple[str, int | None]:
+    def _tag(self, tag: str) -> tuple[str, int | None] | None:
         """``postfix/smtpd[6079]:`` -> ("postfix/smtpd", 6079); ``dovecot:`` ->
-        ("dovecot", None); ("", None) when the token is not a tag."""
+        ("dovecot", None); None when the token is not a tag. Only tags are cached."""
         name = tag[:-1] if tag[-1:] == ":" else ""
         pid: int | None = None
         if name[-1:] == "]":
             bracket = name.rfind("[")
             digits = name[bracket + 1 : -1]
-            if bracket > 0 and _is_digits(digits):
-                pid = int(digits)
-                name = name[:bracket]
-            else:
-                name = ""
-        result = (name, pid)
+            if bracket <= 0 or not _is_digits(digits):
+                return None
+            pid = int(digits)
+            name = name[:bracket]
+        if not name:
+            return None
         if len(self._tags) > _CACHE_LIMIT:
             self._tags.clear()
-        self._tags[tag] = result
+        result = self._tags[tag] = (name, pid)
         return result
 
     def _remember_stamp(self, stamp: str, ts: float) -> None:
@@ -328,6 +330,10 @@ class EnvelopeParser:
         self._stamps[stamp] = ts
 
     def _host(self, host: str) -> str:
+        """The shared copy of a host name. Names ending in a colon are not cached:
+        the fast path in ``parse`` takes a cached first token as a host."""
+        if not host or host[-1] == ":":
+            return host
         if len(self._hosts) > _CACHE_LIMIT:
             self._hosts.clear()
         return self._hosts.setdefault(host, host)

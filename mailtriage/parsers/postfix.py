@@ -659,50 +659,56 @@ def _pickup(service: str, queue_id: str, text: str) -> Record | None:
 # 7EE668039: to=<user@example.com>, relay=mail.example.com[1.2.3.4]:25, delay=3.6,
 #   delays=0.08/0.02/0.85/0.14, tls=dane/requiretls, dsn=2.1.5, status=sent (...)
 #   (tls=: the TLS feature summary that newer Postfix versions add, log_adhoc.c)
+_RELAY = r", relay=(([^,\[]*)(?:\[([^\]]*)\](?::(\d+))?)?)(?:, conn_use=(\d+))?"
+# The shape of nearly every line, matched first: it is the hottest pattern of a log.
 _DELIVERY = re.compile(
-    r"to=(?:<([^>]*)>|([^<,]*))"
-    r"(?:, orig_to=(?:<([^>]*)>|([^<,]*)))?"
-    r", relay=((?:([^\s\[,]*)\[([^\]]*)\](?::(\d+))?)|[^,]*)"
-    r"(?:, conn_use=(\d+))?"
-    r", delay=([\d.]+)"
-    r"(?:, delays=([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+))?"
-    r"(?:, tls=([^,]*))?"
-    r"(?:, dsn=([\d.]+))?"
-    r"(?:, tls=([^,]*))?"  # before dsn= in log_adhoc.c; some test vectors put it after
-    r", status=([\w-]+)"
-    # The response. A reply that starts it, or follows "host mx[1.2.3.4] said: ",
-    # has its code and enhanced code taken here already: one match for the hot path.
-    r"(?: \(((?:host \S+ (?:said|refused to talk to me): )?)"
-    r"(?:([2-5]\d\d)([ -])(?:#?([2-5]\.\d{1,3}\.\d{1,3}) )?)?(.*))?$",
+    r"to=<([^>]*)>(?:, orig_to=<([^>]*)>)?"
+    + _RELAY
+    + r", delay=([\d.]+), delays=([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+)"
+    r"(?:, tls=([^,]*))?, dsn=([\d.]+)(?:, tls=([^,]*))?, status=(\w+)"
+    # the response; a reply that starts with its codes has them split off here
+    r" \((([2-5]\d\d) ([2-5]\.\d{1,3}\.\d{1,3}) (.*)|.*)\)$",
     re.S,
 )
-_STATUS_GROUP = 18
-# response, SMTP code, enhanced code, text, Dovecot session ID
-_Response = tuple[str, int | None, str | None, str, str | None]
-_NO_RESPONSE: _Response = ("", None, None, "", None)
+# Every shape Postfix writes, with the same groups: addresses without angle brackets,
+# no delays=/dsn= (before Postfix 2.3), tls= after dsn= (some test vectors), a
+# response cut short.
+_DELIVERY_ANY = re.compile(
+    r"to=<?((?<=<)[^>]*|[^<,]*)>?(?:, orig_to=<?((?<=<)[^>]*|[^<,]*)>?)?"
+    + _RELAY
+    + r", delay=([\d.]+)(?:, delays=([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+))?"
+    r"(?:, tls=([^,]*))?(?:, dsn=([\d.]+))?(?:, tls=([^,]*))?, status=([\w-]+)"
+    r"(?: \((([2-5]\d\d) ([2-5]\.\d{1,3}\.\d{1,3}) (.*?)|.*?)\)?)?$",
+    re.S,
+)
 
 
 def _delivery(service: str, queue_id: str, text: str) -> Record | None:
-    match = _DELIVERY.match(text)
+    match = _DELIVERY.match(text) or _DELIVERY_ANY.match(text)
     if match is None:
         return None
-    groups = match.groups()
-    to, to_bare, orig, orig_bare, relay, host, address, port = groups[:8]
-    conn_use, delay, a, b, c, d, tls, dsn, tls_after, status = groups[8:18]
-    if address is not None and ("/" in address or not address[:1].isalnum()):
+    (to, orig, relay, host, address, port, conn_use, delay, a, b, c, d) = (
+        groups := match.groups()
+    )[:12]
+    (tls, dsn, tls_after, status, response, code, enhanced, reply) = groups[12:]
+    if address is None:  # none, local, virtual, dovecot: a name, not a host
+        host = None
+    elif "/" in address or not address[:1].isalnum():
         # h[private/dovecot-lmtp], h[/var/run/dovecot/lmtp]: a UNIX-domain socket
         address = None
-    response = _NO_RESPONSE
-    if groups[-1] is not None:
-        start = match.end(_STATUS_GROUP) + 2
-        response = _response(text[start:], *groups[18:])
-    full, smtp_code, enhanced_code, reply_text, session = response
+    smtp_code = None
+    if response is None:
+        response = reply = ""
+    elif code is None:
+        smtp_code, enhanced, reply = _remote_reply(response)
+    else:
+        smtp_code = int(code)
     return Delivery(
         queue_id,
         service,
-        to if to is not None else to_bare,
+        to,
         status,
-        orig if orig is not None else orig_bare,
+        orig,
         relay,
         host or None,
         address,
@@ -715,48 +721,22 @@ def _delivery(service: str, queue_id: str, text: str) -> Record | None:
         float(c) if c is not None else None,
         float(d) if d is not None else None,
         dsn,
-        full,
+        response,
         smtp_code,
-        enhanced_code,
-        reply_text,
-        session,
+        enhanced,
+        reply,
+        _dovecot_session(reply) if reply.endswith(" Saved") else None,
         tls if tls is not None else tls_after,
     )
 
 
-def _response(
-    response: str,
-    host_said: str,
-    code: str | None,
-    separator: str | None,
-    enhanced: str | None,
-    rest: str,
-) -> _Response:
-    """The parenthesised response: itself, code, enhanced code, text, Dovecot session.
-
-    A reply at the start or after ``host ... said:`` was split by the delivery
-    pattern; other texts (``connect to ...: Connection refused``, ``delivery
-    temporarily suspended: ... said: ...``) are read here.
-    """
-    if response.endswith(")"):
-        response = response[:-1]
-    if code is None:
-        smtp_code, enhanced, text = _remote_reply(response)
-    else:
-        smtp_code = int(code)
-        text = rest[:-1] if rest.endswith(")") else rest
-        if host_said and text.endswith(" command)"):
-            cut = text.rfind(" (in reply to ")
-            text = text[:cut] if cut >= 0 else text
-        if separator == "-":
-            text = _CONTINUATION.sub(lambda m: " " if m[1] == code else m[0], text)
+def _dovecot_session(reply: str) -> str | None:
+    """The session ID of Dovecot's LMTP reply, kept whole (``:R4`` included)."""
     # 250 2.0.0 <dave@acme.example> gDdwOoWhEWs6XAAAg+zDdQ:R4 Saved
-    session = None
-    if text.endswith(" Saved") and text.startswith("<"):
-        session = text[text.find("> ") + 2 : -6]
-        if not session or " " in session:
-            session = None
-    return response, smtp_code, enhanced, text, session
+    if not reply.startswith("<"):
+        return None
+    session = reply[reply.find("> ") + 2 : -6]
+    return session if session and " " not in session else None
 
 
 # ------------------------------------------------------------------ per-queue-ID events

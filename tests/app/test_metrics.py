@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from threading import RLock
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailtriage.app.metrics import (
+    MDA_BUCKETS,
     STAGES,
     MetricsObserver,
+    RowHistogram,
     TopDomains,
     domain_value,
     program_label,
@@ -157,6 +160,40 @@ def test_the_two_public_lmtp_names_are_kept(obs: MetricsObserver) -> None:
     text = obs.render()[0].decode()
     assert 'lmtp_delivery_total{cause="none",status="ok",tenant="acme"} 1.0' in text
     assert 'lmtp_delivery_duration_seconds_count{status="ok"} 1.0' in text
+
+
+def test_row_histogram_exposes_what_prometheus_client_would() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    row = RowHistogram(
+        "x_seconds", "X.", ["status"], buckets=MDA_BUCKETS, lock=RLock(), registry=ours
+    )
+    reference = Histogram(
+        "x_seconds", "X.", ["status"], buckets=MDA_BUCKETS, registry=theirs
+    )
+
+    for value in (0.0, 0.01, 0.011, 3.0, 3.5, 299.0, 1e6):
+        row.labels(status="ok").observe(value)
+        reference.labels(status="ok").observe(value)
+
+    def samples(registry: CollectorRegistry) -> list[tuple[str, str, float]]:
+        return sorted(
+            (s.name, repr(sorted(s.labels.items())), s.value)
+            for family in registry.collect()
+            for s in family.samples
+            if not s.name.endswith("_created")
+        )
+
+    assert samples(ours) == samples(theirs)
+
+
+def test_row_histogram_wants_every_label_by_keyword() -> None:
+    row = RowHistogram(
+        "y_seconds", "Y.", ["a", "b"], buckets=(1.0,), lock=RLock(),
+        registry=CollectorRegistry(),
+    )  # fmt: skip
+
+    with pytest.raises(ValueError, match="takes labels"):
+        row.labels(a="1")
 
 
 # --------------------------------------------------------------- deliveries

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from queries import DASHBOARDS, RULES, rules
+from dashboard_queries import DASHBOARDS, RULES, rules
 
 TESTS = sorted((DASHBOARDS / "alerts" / "tests").glob("*.yml"))
 ALERTS = [rule for rule in rules() if "alert" in rule]

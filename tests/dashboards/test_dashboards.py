@@ -17,10 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.cog.plugins import register_default_plugins
-from grafana_foundation_sdk.models.dashboard import Dashboard
-from queries import (
+from dashboard_queries import (
     DASHBOARDS,
     dashboards,
     metric_names,
@@ -30,6 +27,9 @@ from queries import (
     variable_queries,
     variables,
 )
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from mailtriage.app.metrics import MetricsObserver
 

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from queries import (
+from dashboard_queries import (
     RULES,
     dashboards,
     panel_queries,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
+import subprocess
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mailtriage.app.settings import TenantSettings
+from mailtriage.app.settings import TenantSettings, load_settings
 from mailtriage.errors import StoreError
 from mailtriage.parsers.assembler import (
     Assembler,
@@ -860,3 +864,76 @@ def test_rows_built_positionally_match_model_field_order(cls: type) -> None:
     }[cls].split()
     names = [f.name for f in dataclasses.fields(cls)]
     assert names[: len(expected)] == expected
+
+
+# ---------------------------------------------------------------- generated truth
+
+REPO = Path(__file__).resolve().parents[2]
+_OUTCOME = {
+    "sent": "delivered",
+    "bounced": "bounced",
+    "expired": "expired",
+    "deferred": "deferred",
+}
+
+
+@pytest.fixture(scope="module")
+def generated_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log = tmp_path_factory.mktemp("generated") / "mail.log"
+    command = [sys.executable, str(REPO / "bench" / "generate.py"), str(log)]
+    command += ["--lines", "40000", "--seed", "7"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=120)
+    return log
+
+
+def _final_outcomes(attempts: list[AttemptRow]) -> dict[tuple[str, str], AttemptRow]:
+    """Each recipient's deciding attempt, else its latest one (issue 3's rules)."""
+    outcome: dict[tuple[str, str], AttemptRow] = {}
+    for attempt in attempts:
+        key = (attempt.message_key, attempt.recipient)
+        if key not in outcome or not outcome[key].final:
+            outcome[key] = attempt
+    return outcome
+
+
+def test_generated_log_assembles_to_the_generators_truth(generated_log: Path) -> None:
+    truth = json.loads(generated_log.with_name("mail.log.truth.json").read_text())
+    owned = load_settings(generated_log.with_name("mail.log.tenants.toml")).tenants
+    asm = Assembler(TenantMap.from_settings(owned))
+    parser = LineParser(year=2026)
+    batches = []
+    with generated_log.open(encoding="utf-8") as lines:
+        for n, raw in enumerate(lines, 1):
+            envelope, record = parser.parse(raw)
+            asm.feed(envelope, record, raw)
+            if n % 5000 == 0:
+                batches.append(asm.take())
+    asm.close_all()
+    merged = _merged([*batches, asm.take()])
+
+    outcome = _final_outcomes(merged["attempts"])
+    totals = Counter(_OUTCOME[a.status] for a in outcome.values())
+    totals["recipients"] = len(outcome)
+    totals["deferral_attempts"] = sum(
+        a.status == "deferred" for a in merged["attempts"]
+    )
+    for name in ("delivered", "bounced", "expired", "deferred", "recipients"):
+        assert totals[name] == truth["totals"][name], name
+    assert totals["deferral_attempts"] == truth["totals"]["deferral_attempts"]
+
+    by_tenant: dict[str, Counter[str]] = {}
+    for a in outcome.values():
+        by_tenant.setdefault(a.tenant, Counter())[_OUTCOME[a.status]] += 1
+    for row in truth["by_tenant"]:
+        got = by_tenant.get(row["tenant"], Counter())
+        for name in ("delivered", "bounced", "expired", "deferred"):
+            assert got[name] == row[name], (row["tenant"], name)
+
+    saved = {d.dovecot_key for d in merged["dovecot"] if d.status == "saved"}
+    joined = [a for a in merged["attempts"] if a.dovecot_key in saved]
+    assert len(joined) == truth["dovecot"]["joined"]
+    received = [
+        m for m in merged["messages"].values() if m.origin in ("smtpd", "pickup")
+    ]
+    assert len(received) == truth["totals"]["messages_received"]
+    assert len(merged["rejects"]) == truth["totals"]["rejects"]

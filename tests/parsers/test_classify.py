@@ -323,6 +323,19 @@ DELIVERY_CASES = {
         "unknown_recipient",
         False,
     ),
+    "outlook-mailbox-unavailable-s2017062302": Case(
+        "outlook-s2017062302",
+        "bounced",
+        "5.5.0",
+        550,
+        said(
+            "outlook-com.olc.protection.outlook.com[52.101.68.8]",
+            "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). "
+            "[AM4PEPF00027A6C.eurprd04.prod.outlook.com]",
+        ),
+        "unknown_recipient",
+        False,
+    ),
     "outlook-5.7.54-relay": Case(
         "outlook-5.7.54-relay",
         "bounced",

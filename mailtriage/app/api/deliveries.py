@@ -97,18 +97,8 @@ def search_deliveries(
     sender_domain: Annotated[
         str | None, Query(max_length=255, examples=["partner.example"])
     ] = None,
-    status: Annotated[
-        str | None,
-        Query(
-            max_length=32,
-            description="Attempt status: " + ", ".join(params.STATUSES) + ".",
-            examples=["deferred"],
-        ),
-    ] = None,
-    cause: Annotated[
-        str | None,
-        Query(max_length=64, description="A cause name.", examples=["quota_exceeded"]),
-    ] = None,
+    status: params.Status = None,
+    cause: params.Cause = None,
     queue_id: Annotated[
         str | None, Query(max_length=64, examples=["4Bx9yT3kQzz1"])
     ] = None,

@@ -86,10 +86,12 @@ Cursor = Annotated[
         examples=[None],
     ),
 ]
+_DIMENSION = "(?:" + "|".join(GROUP_BY) + ")"
 GroupByParam = Annotated[
     str | None,
     Query(
         max_length=128,
+        pattern=f"^{_DIMENSION}(?:,{_DIMENSION})*$",
         description="Comma-separated dimensions: " + ", ".join(GROUP_BY) + ".",
         examples=["tenant", "tenant,cause"],
     ),
@@ -98,6 +100,7 @@ Interval = Annotated[
     str,
     Query(
         max_length=16,
+        pattern=r"^\d+(?:\.\d+)?\s*[smhdw]?$",
         description="Bucket width: a number and a unit (s, m, h, d, w).",
         examples=["1m", "1h"],
     ),
@@ -146,6 +149,26 @@ def one_of(value: str | None, allowed: Sequence[str], name: str) -> str | None:
         f"query parameter '{name}': {value!r} is not one of " + ", ".join(allowed),
         parameter=name,
     )
+
+
+Cause = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="A cause name of the classifier.",
+        json_schema_extra={"enum": [*CAUSES, None]},
+        examples=["quota_exceeded"],
+    ),
+]
+Status = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="Attempt status.",
+        json_schema_extra={"enum": [*STATUSES, None]},
+        examples=["deferred"],
+    ),
+]
 
 
 def cause_param(value: str | None) -> str | None:

@@ -33,11 +33,14 @@ def search_rejects(
     host: params.Host = None,
     action: Annotated[
         str | None,
-        Query(max_length=32, description=", ".join(ACTIONS), examples=["reject"]),
+        Query(
+            max_length=32,
+            description="What Postfix did.",
+            json_schema_extra={"enum": [*ACTIONS, None]},
+            examples=["reject"],
+        ),
     ] = None,
-    cause: Annotated[
-        str | None, Query(max_length=64, examples=["relay_denied"])
-    ] = None,
+    cause: params.Cause = None,
     client_ip: Annotated[
         str | None, Query(max_length=64, examples=["192.0.2.1"])
     ] = None,

@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from loguru import logger
 
 from mailtriage.app.ingest.files import (
+    READ_BYTES,
     STDIN,
     LogSource,
     head_hash,
@@ -152,6 +153,9 @@ def host_key(line: str) -> str:
         first = line[:1]
     if first == "{":
         return _journal_host(line)
+    if first == "d" and line.startswith("dovecot: "):  # Dovecot 1.x's own log file
+        line = line[9:]
+        first = line[:1]
     if first.isdigit():
         space = line.find(" ", 11 if line[10:11] == " " else 0)
         if space < 0:
@@ -357,6 +361,7 @@ class IngestPipeline:
         )
         self._positions: dict[str, Checkpoint] = {}
         self._fed_sources: set[str] = set()
+        self._taken: set[str] = set()  # sources fed by this pipeline
         self._unwritten: Batch | None = None
         self._fed = 0
         self._started = time.monotonic()
@@ -420,7 +425,9 @@ class IngestPipeline:
     def committed_offset(self, source_id: str) -> int | None:
         """The offset after the last line of ``source_id`` this pipeline has taken
         (committed, or fed and committed by the next flush); None if never seen."""
-        found = self._positions.get(source_id) or self.store.checkpoint(source_id)
+        if source_id in self._taken:
+            return self._positions[source_id].offset
+        found = self.store.checkpoint(source_id)
         return found.offset if found is not None else None
 
     # -- lines
@@ -446,6 +453,7 @@ class IngestPipeline:
             update["complete"] = True
         self._positions[source_id] = current.model_copy(update=update)
         self._fed_sources.add(source_id)
+        self._taken.add(source_id)
         self._fed += len(lines)
 
     def due(self) -> bool:
@@ -475,6 +483,13 @@ class IngestPipeline:
         except MailtriageError:
             self._unwritten = batch
             raise
+        logger.debug(
+            "committed batch",
+            lines=self._fed,
+            rows=len(batch),
+            sources=len(checkpoints),
+            open_messages=self._stage.open_messages,
+        )
         self._unwritten = None
         self._fed_sources.clear()
         self._fed = 0
@@ -669,6 +684,12 @@ class _Tracker:
         self.done_bytes = self._base + item.raw_total
 
 
+def read_size(batch_lines: int) -> int:
+    """Bytes to read at a time so that a batch of ``batch_lines`` lines takes a few
+    reads (commits happen between reads): about 140 bytes a line, 64 kB to 1 MB."""
+    return min(READ_BYTES, max(1 << 16, batch_lines * 140 // 4))
+
+
 def _ingest_one(
     pipeline: IngestPipeline,
     item: _PlanItem,
@@ -681,7 +702,8 @@ def _ingest_one(
     tracker.start()
     stream = stdin_stream if source.is_stdin else None
     can_complete = source.compression is not None and not source.is_stdin
-    for chunk in read_chunks(source, item.start, stream=stream):
+    size = read_size(pipeline.settings.ingest.batch_lines)
+    for chunk in read_chunks(source, item.start, stream=stream, read_bytes=size):
         pipeline.feed_lines(
             source.source_id,
             chunk.lines,
@@ -745,7 +767,8 @@ def _worker(job: _Job, out: Any) -> None:
         stage = _stage_for(settings, job.partitions, job.owned, job.snapshots)
         for index, (source, start) in enumerate(job.sources):
             count = 0
-            for chunk in read_chunks(source, start):
+            size = read_size(job.segment_lines)
+            for chunk in read_chunks(source, start, read_bytes=size):
                 stage.feed(source.source_id, chunk.lines, reference_ts=source.mtime)
                 count += len(chunk.lines)
                 if count >= job.segment_lines or chunk.eof:
@@ -844,7 +867,9 @@ def _collect(
             }
         )
         positions[first.index] = cp
-        store.write(concat([s.columns for s in parts]), cp, state=pack_state(current))
+        columns = concat([s.columns for s in parts])
+        store.write(columns, cp, state=pack_state(current))
+        logger.debug("committed batch", lines=first.lines, rows=len(columns), sources=1)
         item.result.offset = first.end
         tracker.advance(item, first.lines, first.raw_pos)
         if first.eof:

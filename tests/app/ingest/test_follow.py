@@ -10,8 +10,6 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,34 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_checks import clean_fingerprint, fingerprint, generate_log
 
 from mailtriage.app.ingest.follow import Follower, StoreFileSources
 from mailtriage.app.ingest.live import IngestQueue, IngestWriter
-from mailtriage.app.ingest.pipeline import IngestPipeline, ingest_files
+from mailtriage.app.ingest.pipeline import IngestPipeline
 from mailtriage.app.settings import Settings, load_settings
 from mailtriage.app.store import Store, open_store
-from mailtriage.app.store.base import Scope
 
-REPO = Path(__file__).resolve().parents[3]
 POLL = 0.05
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
     """A 6,000-line generated log, as lines, and its tenants file."""
-    out = tmp_path_factory.mktemp("generated") / "gen.log"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "bench" / "generate.py"),
-            str(out),
-            *("--lines", "6000", "--seed", "11", "--hosts", "2"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    lines = out.read_text().splitlines(keepends=True)
-    return lines, out.with_name("gen.log.tenants.toml")
+    return generate_log(tmp_path_factory.mktemp("generated") / "gen.log", 6000)
 
 
 def _settings(tenants: Path, db: Path) -> Settings:
@@ -56,35 +41,13 @@ def _settings(tenants: Path, db: Path) -> Settings:
     )
 
 
-def fingerprint(store: Store) -> dict[str, Any]:
-    """The totals a user sees, to compare two ingests of the same lines."""
-    scope = Scope()
-    summary = store.summary(scope, ["tenant"])
-    unparsed = store.unparsed(scope, 1000)
-    return {
-        "totals": summary.totals.model_dump(),
-        "tenants": [g.model_dump() for g in summary.groups],
-        "range": store.data_range(scope).model_dump(),
-        "traffic": store.traffic(scope).model_dump(),
-        "rejects": store.reject_counts(scope),
-        "lines": unparsed.lines,
-        "unparsed": unparsed.unparsed,
-    }
-
-
 @pytest.fixture(scope="module")
 def clean(
     generated: tuple[list[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """The fingerprint of one clean ingest of the generated lines."""
     lines, tenants = generated
-    where = tmp_path_factory.mktemp("clean")
-    log = where / "all.log"
-    log.write_text("".join(lines))
-    settings = _settings(tenants, where / "clean.duckdb")
-    with open_store(settings) as store:
-        ingest_files(store, settings, [str(log)])
-        result = fingerprint(store)
+    result = clean_fingerprint(lines, tenants, tmp_path_factory.mktemp("clean"))
     assert result["lines"] == len(lines)
     return result
 
