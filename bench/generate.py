@@ -2,12 +2,14 @@
 
     python bench/generate.py out.log --lines 1000000 --seed 1 [--hosts 2]
         [--domains 300] [--tenants 6] [--year 2026] [--start 2026-12-03T08:00:00]
+        [--sessions-per-second 5] [--queue-lifetime 3600] [--long-queue-ids]
+        [--plain-dovecot-log]        (``--out PATH`` works as well as PATH)
 
 The log is what a multi-tenant mail platform writes to syslog: MX hosts running
 postscreen, smtpd (also the ``postfix/submission/smtpd`` alias), cleanup, qmgr, smtp,
 lmtp, bounce and pickup, each with a Dovecot that receives local mail over LMTP; the
 hosts' lines are interleaved in time order. Formats follow Postfix 3.7 and Dovecot 2.3
-(checked against the real lines in ../shared/corpus). What happens in it:
+(checked against the real lines in ../shared/corpus and samples/). What happens in it:
 
 - inbound mail passes postscreen and smtpd and goes to Dovecot over LMTP, one outcome
   per recipient: saved, over quota (``552 5.2.2``, at RCPT or at end of DATA, where
@@ -25,6 +27,11 @@ hosts' lines are interleaved in time order. Formats follow Postfix 3.7 and Dovec
   connections, warnings, Dovecot IMAP logins, anvil/scache statistics, and lines no
   mail parser reads (opendkim, CRON);
 - queue IDs are reused now and then after their message was removed.
+
+Not modelled: Dovecot on hosts of its own (each MX runs its own), Postfix
+multi-instance names (``postfix-out/smtp``), delay-warning and double-bounce
+notifications, and one connection failure shared by all recipients of a destination
+in a pass (each recipient draws its own outcome).
 
 The file has exactly ``--lines`` lines. Because it is cut there, the last messages may
 be incomplete: the truth counts only what the written lines say. Beside the log go

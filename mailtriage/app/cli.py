@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from mailtriage.app.commands import chat as chat_cmd
 from mailtriage.app.commands import ingest as ingest_cmd
 from mailtriage.app.commands import parse as parse_cmd
 from mailtriage.app.commands import report as report_cmd
 from mailtriage.app.commands import serve as serve_cmd
+from mailtriage.app.commands import triage as triage_cmd
 
 app = typer.Typer(
     name="mailtriage",
@@ -20,6 +22,8 @@ parse_cmd.register(app)
 ingest_cmd.register(app)
 report_cmd.register(app)
 serve_cmd.register(app)
+triage_cmd.register(app)
+chat_cmd.register(app)
 
 
 def main() -> None:

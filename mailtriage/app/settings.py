@@ -67,6 +67,9 @@ class IngestSettings(BaseModel):
     follow_poll_seconds: float = 0.5
     batch_lines: int = 20_000
     batch_seconds: float = 1.0
+    # ``mailtriage ingest`` commits every this many lines (or batch_seconds):
+    # each commit costs a few milliseconds, which matters at full speed.
+    file_batch_lines: int = 100_000
     queue_max_lines: int = 200_000
     max_open_messages: int = 200_000
     syslog: list[str] = Field(default_factory=list)

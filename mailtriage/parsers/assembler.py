@@ -231,7 +231,7 @@ _UNREADABLE = (
 class _Msg:
     """One queue-ID lifetime: its row, its recipients' latest outcome, and flags."""
 
-    __slots__ = ("closed_ts", "dirty", "rcpts", "row", "submitter")
+    __slots__ = ("closed_ts", "dirty", "rcpts", "row", "shared", "submitter")
 
     def __init__(self, row: MessageRow, submitter: str = UNASSIGNED) -> None:
         self.row = row
@@ -239,6 +239,8 @@ class _Msg:
         self.rcpts: dict[str, tuple[str, str]] = {}
         self.submitter = submitter
         self.dirty = False
+        # True once take() handed ``row`` out: the next change works on a copy.
+        self.shared = False
         self.closed_ts: float | None = None
 
 
@@ -250,7 +252,8 @@ class Assembler:
 
     Not thread-safe: one assembler per ingest stream. ``take()`` hands over the rows
     built since the previous take; ``snapshot()``/``restore()`` carry the open state
-    across processes through the store's checkpoint.
+    across processes through the store's checkpoint. ``grace_seconds`` is the grace
+    window of the module docstring.
     """
 
     def __init__(
@@ -302,14 +305,14 @@ class Assembler:
 
     def feed(self, env: Envelope | None, record: Record, raw: str) -> None:
         """Apply one line. Records that carry nothing for the model are only counted."""
-        program = env.program if env is not None else ""
-        try:
-            self._by_program[program] += 1
-        except KeyError:
-            self._by_program[program] = 1
         if env is None:
+            self._by_program[""] = self._by_program.get("", 0) + 1
             self._count_unparsed(None, record, raw)
             return
+        try:
+            self._by_program[env.program] += 1
+        except KeyError:
+            self._by_program[env.program] = 1
         handler = self._dispatch.get(record.__class__)
         if handler is not None:
             handler(env, record, raw)
@@ -319,7 +322,8 @@ class Assembler:
         batch = self._batch
         for msg in self._dirty:
             msg.dirty = False
-            batch.messages.append(_copy_message(msg.row))
+            msg.shared = True
+            batch.messages.append(msg.row)
         self._dirty = []
         batch.unparsed.extend(self._unparsed.values())
         self._unparsed = {}
@@ -348,43 +352,51 @@ class Assembler:
         ``opens`` is the origin for records that start a message (they never attach
         to a closed lifetime); None for the others.
         """
-        host = env.host
-        ts = env.ts
-        key = (host, queue_id)
+        key = (env.host, queue_id)
         msg = self._open.get(key)
         if msg is None:
-            msg = self._closed_within_grace(host, queue_id, ts, opens)
+            msg = self._closed_within_grace(env.host, queue_id, env.ts, opens)
             if msg is None:
-                msg = self._start(host, queue_id, ts, opens or "unknown")
+                msg = self._start(env.host, queue_id, env.ts, opens or "unknown")
         else:
             self._open.move_to_end(key)
-        row = msg.row
-        if ts > row.last_ts:
-            row.last_ts = ts
-        elif ts < row.first_ts:
-            row.first_ts = ts
-        if not msg.dirty:
-            msg.dirty = True
-            self._dirty.append(msg)
-        if self._keep_lines:
-            self._batch.lines.append(
-                LineRow(ts, host, queue_id, env.program, raw, row.key)
-            )
+        self._note_line(env, queue_id, raw, msg)
         return msg
 
     def _find(self, env: Envelope, queue_id: str, raw: str) -> _Msg | None:
         """Like ``_touch`` for lines that only end a lifetime: never opens one."""
-        host = env.host
-        msg = self._open.get((host, queue_id))
+        msg = self._open.get((env.host, queue_id))
         if msg is None:
-            msg = self._closed_within_grace(host, queue_id, env.ts, None)
+            msg = self._closed_within_grace(env.host, queue_id, env.ts, None)
+        self._note_line(env, queue_id, raw, msg)
+        return msg
+
+    def _note_line(
+        self, env: Envelope, queue_id: str, raw: str, msg: _Msg | None
+    ) -> None:
+        """Extend the lifetime's time span, mark it changed, keep the raw line."""
+        ts = env.ts
+        key = None
         if msg is not None:
-            return self._touch(env, queue_id, raw, None)
+            # Every handler reaches a lifetime through here before it changes the
+            # row, so this is the one place that copies a row take() handed out
+            # (most rows, those of closed messages, are never copied).
+            if msg.shared:
+                msg.row = _copy_message(msg.row)
+                msg.shared = False
+            row = msg.row
+            key = row.key
+            if ts > row.last_ts:
+                row.last_ts = ts
+            elif ts < row.first_ts:
+                row.first_ts = ts
+            if not msg.dirty:
+                msg.dirty = True
+                self._dirty.append(msg)
         if self._keep_lines:
             self._batch.lines.append(
-                LineRow(env.ts, host, queue_id, env.program, raw, None)
+                LineRow(ts, env.host, queue_id, env.program, raw, key)
             )
-        return None
 
     def _closed_within_grace(
         self, host: str, queue_id: str, ts: float, opens: str | None

@@ -791,6 +791,8 @@ _DSN_TIER = (
     Rule("dsn-tls", "tls_failure", dsn=("X.7.5", "X.7.10")),
     # "550 5.7.1 Message refused" (X.7 security or policy status)
     Rule("dsn-x.7", "policy_rejected", dsn=("X.7",)),
+    # The classifier is not told the transport, so a remote MX's 4.2.0 or 4.3.x lands
+    # here too.
     # Dovecot over LMTP: "451 4.3.0 <bob@acme.example> Temporary internal error";
     # "451 4.2.0 <bob@acme.example> Internal error occurred. Refer to server log for
     # more information." (X.3 mail system status; 4.2.0 mailbox status, transient)

@@ -16,7 +16,7 @@ What becomes what:
   from lmtp, lda or deliver: ``DovecotDelivery`` (status saved, failed, or rejected for
   1.x ``rejected: ...``). ``deliver_log_format`` fields before the status text
   (``msgid``, ``from``/``from_envelope``, ``size``, ``delivery_time``,
-  ``session_time``, in milliseconds since Dovecot 2.2.27) are read in any order.
+  ``session_time``, in milliseconds since Dovecot 2.2.17) are read in any order.
 - ``sieve: msgid=<m>: stored mail into mailbox 'X'`` and other Pigeonhole actions:
   ``DovecotSieve``. When Sieve files a message, Dovecot logs this line instead of a
   ``saved mail to`` line, so a consumer must count ``action == "stored"`` as the save.
@@ -30,6 +30,11 @@ What becomes what:
 - any other ``Warning:``/``Error:``/``Fatal:``/``Panic:`` line: ``Severity``; ``Debug:``
   lines and start-up notices: ``Info``.
 - anything else: ``Unparsed(reason="message")`` with its masked shape.
+
+Known shortcomings: a ``mail_log_prefix`` not of the form ``service(user)<pid>
+<session>:`` is not read, so such lines are counted as unparsed shapes; with
+``login_log_format_elements`` in another order than the default, a login keeps its
+event but may lose the user, method and address.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ _LEVELS = {
     "Panic": "panic",
 }
 _SEVERE = frozenset(("warning", "error", "fatal", "panic"))
+# Prefixes without a session, already split: (service, argument) by the raw prefix.
+_HEADS: dict[str, tuple[str, str | None]] = {}
+_HEADS_LIMIT = 10_000
 _LEVEL_INITIALS = "DIWEFP"
 
 # lmtp(bob@acme.example)<6122><rdBDBT+SEWvqFwAAg+zDdQ:R2>:   imap-login:
@@ -86,17 +94,19 @@ _LOGIN_VALUES = re.compile(
     r"(?:user=<([^<>]*)>, )?(?:PID=\d+, )?(?:method=([^,\s]*), )?rip=([^,\s]+)"
 )
 
-# Sieve actions (Pigeonhole), by the start of the text after "msgid=<...>: ".
+# Sieve actions (Pigeonhole), in lower case, after "msgid=<...>: ".
 _SIEVE_ACTIONS = (
-    ("stored mail into mailbox ", "stored"),
-    ("forwarded to ", "forwarded"),
-    ("sent vacation response to ", "vacation"),
-    ("discarded", "discarded"),
-    ("marked message to be discarded", "discarded"),
-    ("sent rejection message to ", "rejected"),
-    ("not sending reject message to ", "rejected"),
-    ("rejected", "rejected"),
-    ("kept", "kept"),
+    (": stored mail into mailbox ", "stored"),
+    (": failed to store into mailbox ", "store_failed"),
+    (": forwarded to ", "forwarded"),
+    (": sent vacation response to ", "vacation"),
+    (": discarded duplicate vacation response", "vacation_duplicate"),
+    (": marked message to be discarded", "discarded"),
+    (": discarded", "discarded"),
+    (": sent rejection message to ", "rejected"),
+    (": rejected message from ", "rejected"),
+    (": not sending reject message to ", "rejected"),
+    (": left message in mailbox ", "kept"),
 )
 
 # How login processes say a connection ended without a login.
@@ -153,8 +163,18 @@ def _split_prefix(rest: str) -> tuple[str, str | None, str | None, str] | None:
     """(service, argument, session, body) of ``service(arg)<pid><session>: body``."""
     colon = rest.find(": ")
     head = rest[:colon]
-    if colon > 0 and " " not in head and "(" not in head and "<" not in head:
-        return head.lower(), None, None, rest[colon + 2 :]  # "imap-login", "auth"
+    if colon > 0 and "<" not in head:
+        # Heads without a session repeat ("imap-login", "lmtp(6122)", "auth"): cached.
+        known = _HEADS.get(head)
+        if known is not None:
+            return known[0], known[1], None, rest[colon + 2 :]
+        if " " not in head:
+            found = _PREFIX.fullmatch(rest, 0, colon + 2)
+            if found is not None:
+                if len(_HEADS) > _HEADS_LIMIT:
+                    _HEADS.clear()
+                service, arg = _HEADS[head] = (found[1].lower(), found[2])
+                return service, arg, None, rest[colon + 2 :]
     found = _PREFIX.match(rest)
     if found is None:
         return None
@@ -187,26 +207,30 @@ def _delivery(
     service: str, arg: str | None, session: str | None, level: str, body: str
 ) -> Record | None:
     user = _user_of(arg)
-    if session is None:
+    if user is None:  # lmtp(6122): the connection, not a recipient
+        if body.startswith("Connect from "):
+            return DovecotConnection(service, "connect", _remote(body[13:]))
+        if body.startswith("Disconnect from "):
+            remote, _, detail = body[16:].partition(": ")
+            return DovecotConnection(
+                service, "disconnect", _remote(remote), detail or None
+            )
+    elif session is None:
         token = _SESSION_TOKEN.match(body)
         if token is not None:
             session, body = token[1], body[token.end() :]
     if body.startswith("sieve: "):
         return _sieve(service, user, session, level, body[7:])
     if user is not None:
-        for marker, what in _SAVE_STATUS:
-            # "%$" of deliver_log_format, after the fields and ": " (or alone)
-            at = body.find(marker)
+        # "%$" of deliver_log_format comes after the fields and ": " (or alone).
+        at, found = _last_marker(body, _SAVE_STATUS)
+        if found is not None:
+            marker, what = found
             if at >= 0:
                 head, tail = body[:at], body[at + len(marker) :]
-                return _save(service, user, session, head, what, tail)
-            if body.startswith(marker[2:]):
-                return _save(service, user, session, "", what, body[len(marker) - 2 :])
-    if body.startswith("Connect from "):
-        return DovecotConnection(service, "connect", _remote(body[13:]))
-    if body.startswith("Disconnect from "):
-        remote, _, detail = body[16:].partition(": ")
-        return DovecotConnection(service, "disconnect", _remote(remote), detail or None)
+            else:
+                head, tail = "", body[len(marker) - 2 :]
+            return _save(service, user, session, head, what, tail)
     if level == "error" and service == "lmtp":
         return DovecotLmtpError(user=user, session=session, text=body)
     return None
@@ -261,27 +285,46 @@ def _save(
 def _sieve(
     service: str, user: str | None, session: str | None, level: str, body: str
 ) -> Record | None:
-    msgid: str | None = None
-    text = body
-    if body.startswith("msgid="):
-        head, sep, text = body.partition(": ")
-        msgid = _bare(dict(_FIELD.findall(head)).get("msgid"))
-        if not sep:
+    # "msgid=<m>: stored mail into mailbox 'X'"; newer Pigeonhole capitalises some
+    # texts ("Marked message to be discarded ..."), so the search ignores case.
+    at, found = _last_marker(body.lower(), _SIEVE_ACTIONS)
+    if found is None:
+        return None
+    marker, action = found
+    head, text = (body[:at], body[at + 2 :]) if at >= 0 else ("", body)
+    msgid = _bare(head[6:]) if head.startswith("msgid=") else None
+    detail = text[len(marker) - 2 :].strip() or None
+    if action == "store_failed":
+        if user is None or detail is None:
             return None
-    if text.startswith("failed to store into mailbox ") and user is not None:
-        mailbox, _, reason = text[29:].partition(": ")
+        mailbox, _, reason = detail.partition(": ")
         return DovecotDelivery(
             service, user, session, msgid, "failed", _unquote(mailbox), reason or None
         )
     if level in _SEVERE:
         return None
-    for start, action in _SIEVE_ACTIONS:
-        if text.startswith(start):
-            detail = text[len(start) :].strip() or None
-            if action == "stored" and detail is not None:
-                detail = _unquote(detail)
-            return DovecotSieve(user, session, msgid, action, detail)
-    return None
+    if action in ("stored", "kept") and detail is not None:
+        detail = _unquote(detail)
+    return DovecotSieve(user, session, msgid, action, detail)
+
+
+def _last_marker(
+    text: str, markers: tuple[tuple[str, str], ...]
+) -> tuple[int, tuple[str, str] | None]:
+    """The marker (": what ...") that occurs last in ``text``, and where; position -1
+    with a marker when the text starts with it. The last one wins because a
+    message-id, which the sender chooses, comes before the status text and may
+    itself contain ": saved mail to ..." (log text is untrusted)."""
+    best, found = -1, None
+    for marker in markers:
+        at = text.rfind(marker[0])
+        if at > best:
+            best, found = at, marker
+    if found is None:
+        for marker in markers:
+            if text.startswith(marker[0][2:]):
+                return -1, marker
+    return best, found
 
 
 # ---------------------------------------------------------------------- logins, auth

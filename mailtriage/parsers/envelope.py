@@ -77,7 +77,8 @@ _MONTH_INITIALS = "JFMASOND"
 _FUTURE_SLACK_SECONDS = 86_400.0
 # Caches are cleared when they grow past this (logs with many hosts or processes).
 _CACHE_LIMIT = 50_000
-# TAI64 labels count from 2**62; daemontools adds 10 s when writing (tai64nlocal).
+# TAI64 labels count from 2**62; daemontools writes the Unix time plus 10 s and no leap
+# seconds, and tai64nlocal subtracts the same, so neither do we.
 _TAI64_UNIX_OFFSET = (1 << 62) + 10
 
 
@@ -228,7 +229,7 @@ class EnvelopeParser:
         return Envelope(
             ts=ts,
             host=self._host("" if host == "-" else host),
-            program="" if app == "-" else app,
+            program=app,  # "-" (nil) stays: "" would mean Dovecot's own log file
             pid=int(procid) if _is_digits(procid) else None,
             message=message,
         )
@@ -261,8 +262,10 @@ class EnvelopeParser:
         return Envelope(
             ts=int(stamp) / 1e6,
             host=self._host(_text(record.get("_HOSTNAME"))),
+            # "-" when journald names no program: "" would mean Dovecot's own file
             program=_text(record.get("SYSLOG_IDENTIFIER"))
-            or _text(record.get("_COMM")),
+            or _text(record.get("_COMM"))
+            or "-",
             pid=int(pid) if _is_digits(pid) else None,
             message=_text(record.get("MESSAGE")),
         )

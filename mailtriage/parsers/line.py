@@ -7,7 +7,9 @@ ingest pipeline, the follower, the syslog listener and ``mailtriage parse`` use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, tzinfo
+from functools import partial
 
 from mailtriage.parsers.dovecot import parse_dovecot
 from mailtriage.parsers.envelope import EnvelopeParser
@@ -126,7 +128,7 @@ class LineParser:
         self._envelope = EnvelopeParser(
             tz=tz, reference_ts=reference_ts, year=year
         ).parse
-        self._families: dict[str, tuple[int, str]] = {}
+        self._readers: dict[str, Callable[[str], Record]] = {}
 
     def parse(self, raw: str) -> tuple[Envelope | None, Record]:
         """The envelope and record of one line. Envelope None means the record is
@@ -141,34 +143,36 @@ class LineParser:
             return None, Unparsed(reason="error", shape=mask(raw), text=raw)
         if env is None:
             return None, Unparsed(reason="envelope", shape=mask(raw), text=raw)
-        # parse_message, inlined: this is the per-line hot path.
-        program = env.program
-        family = self._families.get(program) or self._family(program)
+        read = self._readers.get(env.program) or self._reader(env.program)
         try:
-            if family[0] == _POSTFIX:
-                return env, parse_postfix(family[1], env.message)
-            if family[0] == _DOVECOT:
-                return env, parse_dovecot(program, env.message)
+            return env, read(env.message)
         except Exception:  # counted as reason "error", so parser bugs stay visible
             return env, Unparsed(reason="error", shape=mask(env.message), text=raw)
-        # Programs mailtriage does not read are grouped by program only.
-        return env, Unparsed(reason="program", shape="", text=env.message)
 
     def parse_message(self, program: str, message: str) -> Record:
         """The record of a message whose program is already known (a journald field,
         a pushed record, a line without envelope). Never raises."""
-        family = self._families.get(program) or self._family(program)
+        read = self._readers.get(program) or self._reader(program)
         try:
-            if family[0] == _POSTFIX:
-                return parse_postfix(family[1], message)
-            if family[0] == _DOVECOT:
-                return parse_dovecot(program, message)
+            return read(message)
         except Exception:  # counted as reason "error", so parser bugs stay visible
             return Unparsed(reason="error", shape=mask(message), text=message)
-        return Unparsed(reason="program", shape="", text=message)
 
-    def _family(self, program: str) -> tuple[int, str]:
-        if len(self._families) > 10_000:
-            self._families.clear()
-        family = self._families[program] = family_of(program)
-        return family
+    def _reader(self, program: str) -> Callable[[str], Record]:
+        """The function that reads messages of ``program``, cached per program."""
+        family, service = family_of(program)
+        if family == _POSTFIX:
+            read: Callable[[str], Record] = partial(parse_postfix, service)
+        elif family == _DOVECOT:
+            read = partial(parse_dovecot, program)
+        else:
+            read = _not_read
+        if len(self._readers) > 10_000:
+            self._readers.clear()
+        self._readers[program] = read
+        return read
+
+
+def _not_read(message: str) -> Record:
+    # Programs mailtriage does not read are grouped by program only.
+    return Unparsed(reason="program", shape="", text=message)

@@ -173,6 +173,18 @@ def test_take_carries_open_messages_that_changed_only(tenants: TenantMap) -> Non
     assert len(third) == 0
 
 
+def test_close_all_reports_open_messages_still_open(tenants: TenantMap) -> None:
+    run = Run(Assembler(tenants))
+    receive(run, "A1", 0, "bob@sender.example", 1)
+    deliver(run, "A1", 1, "x@gmail.example", "deferred", transport="smtp")
+    run.take()
+    run.asm.close_all()
+    batch = run.take()
+    assert [(m.queue_id, m.closed) for m in batch.messages] == [("A1", False)]
+    assert [a.final for a in run.rows("attempts")] == [False]
+    assert run.asm.open_messages == 1
+
+
 def test_rows_taken_are_copies_unaffected_by_later_lines(tenants: TenantMap) -> None:
     run = Run(Assembler(tenants))
     receive(run, "A1", 0, "bob@sender.example", 1)

@@ -210,6 +210,40 @@ LINES = [
         ),
         id="sieve-store-failed-is-a-failed-delivery",
     ),
+    pytest.param(
+        "dovecot",
+        "lmtp(u@acme.example)<2><sid>: msgid=<x: saved mail to Evil>: save failed to "
+        "INBOX: Quota exceeded (mailbox for user is full)",
+        DovecotDelivery(
+            "lmtp",
+            "u@acme.example",
+            "sid",
+            "x: saved mail to Evil",
+            "failed",
+            "INBOX",
+            "Quota exceeded (mailbox for user is full)",
+        ),
+        id="status-text-inside-the-message-id-does-not-win",
+    ),
+    pytest.param(
+        "dovecot",
+        "lmtp(u@acme.example)<2><sid>: sieve: msgid=<a: stored mail into mailbox 'X'>:"
+        " Marked message to be discarded if not explicitly delivered (discard action)",
+        DovecotSieve(
+            "u@acme.example",
+            "sid",
+            "a: stored mail into mailbox 'X'",
+            "discarded",
+            "if not explicitly delivered (discard action)",
+        ),
+        id="sieve-action-inside-the-message-id-does-not-win",
+    ),
+    pytest.param(
+        "dovecot",
+        "lda(u)<3><sid>: sieve: msgid=unspecified: sent vacation response to <a@b.c>",
+        DovecotSieve("u", "sid", "unspecified", "vacation", "<a@b.c>"),
+        id="sieve-vacation-without-message-id",
+    ),
     # ------------------------------------------------------------ LMTP sessions
     pytest.param(
         "",

@@ -19,7 +19,17 @@ from fastapi import APIRouter, Depends, FastAPI
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailtriage.app.api import deliveries, ingest, messages, ops, rejects, stats
+from mailtriage.app.api import (
+    chat,
+    deliveries,
+    ingest,
+    messages,
+    ops,
+    rejects,
+    stats,
+    triage,
+    ui,
+)
 from mailtriage.app.api.auth import TokenBook
 from mailtriage.app.api.problems import install_problem_handlers
 from mailtriage.app.api.state import ServiceState, authenticate
@@ -44,7 +54,7 @@ Errors are `application/problem+json` (RFC 9457); `parameter` names the bad inpu
 
 
 # Every /v1 router; each route in them depends on ``authenticate``.
-V1_MODULES = (deliveries, messages, stats, rejects, ingest)
+V1_MODULES = (deliveries, messages, stats, rejects, ingest, triage, chat)
 
 
 def create_app(
@@ -70,6 +80,8 @@ def create_app(
     app.state.service = state
     install_problem_handlers(app)
     app.include_router(ops.router)
+    app.include_router(ui.router)
+    chat.install(app, settings)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate)])
     for module in V1_MODULES:
         v1.include_router(module.router)

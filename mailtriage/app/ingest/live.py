@@ -152,6 +152,11 @@ class IngestQueue:
             self._cond.notify_all()
             return chunk
 
+    def wake(self) -> None:
+        """Wake whoever waits in ``get`` (the writer, when it is told to stop)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _fits(self, lines: int) -> bool:
         return self._lines == 0 or self._lines + lines <= self.max_lines
 
@@ -206,6 +211,7 @@ class IngestWriter:
     def stop(self, timeout: float = 30.0) -> None:
         """Drain what was accepted, commit it, and end the thread."""
         self._stop.set()
+        self.queue.wake()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -221,7 +227,8 @@ class IngestWriter:
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self.queue.pending_lines == 0):
-            chunk = self.queue.get(self._until_due())
+            # Bounded, so a stop that slips in before the wait is seen soon.
+            chunk = self.queue.get(min(self._until_due(), 0.5))
             if chunk is not None:
                 self._feed(chunk)
             if self._due():

@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import queue
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -343,10 +344,15 @@ class IngestPipeline:
         *,
         stream: str = "main",
         partitions: int | None = None,
+        files: bool = False,
+        write_behind: bool = False,
     ) -> None:
         self.store = store
         self.settings = settings
         self.stream = stream
+        ingest = settings.ingest
+        self.batch_lines = ingest.file_batch_lines if files else ingest.batch_lines
+        self._writer = _Writer(store) if write_behind else None
         state = store.state(stream)
         snapshots = unpack_state(state) if state else None
         count = len(snapshots) if snapshots else max(1, partitions or 1)
@@ -457,17 +463,24 @@ class IngestPipeline:
         self._fed += len(lines)
 
     def due(self) -> bool:
-        """Whether ``ingest.batch_lines`` lines or ``ingest.batch_seconds`` have
-        gone by since the last flush."""
+        """Whether ``batch_lines`` lines (``file_batch_lines`` for a pipeline made
+        for files) or ``ingest.batch_seconds`` have gone by since the last flush."""
         if not self._fed_sources:
             return False
-        ingest = self.settings.ingest
-        if self._fed >= ingest.batch_lines:
+        if self._fed >= self.batch_lines:
             return True
-        return time.monotonic() - self._started >= ingest.batch_seconds
+        return time.monotonic() - self._started >= self.settings.ingest.batch_seconds
 
     def flush(self) -> Batch:
-        """Commit the rows, checkpoints and state; returns the committed rows."""
+        """Commit the rows, checkpoints and state; returns the rows.
+
+        With ``write_behind`` the commit runs on the writer thread while the caller
+        goes on parsing; a failed commit raises from the next ``flush`` or from
+        ``close``. Otherwise a failed commit raises here and its rows are kept for
+        the next flush.
+        """
+        if self._writer is not None:
+            self._writer.check()
         batch = self._stage.take()
         if self._unwritten is not None:
             batch = merge_batches([self._unwritten, batch])
@@ -478,11 +491,14 @@ class IngestPipeline:
         state = pack_state(
             [data for _, data in sorted(self._stage.snapshots().items())]
         )
-        try:
-            self.store.write(batch, checkpoints, state=state, stream=self.stream)
-        except MailtriageError:
-            self._unwritten = batch
-            raise
+        if self._writer is not None:
+            self._writer.submit(to_columns(batch), checkpoints, state, self.stream)
+        else:
+            try:
+                self.store.write(batch, checkpoints, state=state, stream=self.stream)
+            except MailtriageError:
+                self._unwritten = batch
+                raise
         logger.debug(
             "committed batch",
             lines=self._fed,
@@ -495,6 +511,66 @@ class IngestPipeline:
         self._fed = 0
         self._started = time.monotonic()
         return batch
+
+    def close(self) -> None:
+        """Flush, and wait for the writer thread (write-behind) to finish."""
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+
+class _Writer:
+    """One thread that commits batches in order while the caller parses on.
+
+    DuckDB releases the GIL while it inserts and commits, so on two cores the
+    commit of one batch overlaps the parsing of the next. The queue holds one
+    batch: a slow store slows the parser down rather than filling memory.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(
+            target=self._run, name="mailtriage-ingest-commit", daemon=True
+        )
+        self._thread.start()
+
+    def check(self) -> None:
+        """Raise the error of a failed commit, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def submit(
+        self,
+        columns: ColumnBatch,
+        checkpoints: list[Checkpoint],
+        state: bytes,
+        stream: str,
+    ) -> None:
+        self.check()
+        self._queue.put((columns, checkpoints, state, stream))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self.check()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # after a failure nothing more is committed
+            columns, checkpoints, state, stream = item
+            try:
+                self.store.write(columns, checkpoints, state=state, stream=stream)
+            except BaseException as exc:  # raised in the caller by check()
+                self.error = exc
 
 
 # ------------------------------------------------------------ file ingest
@@ -638,9 +714,14 @@ def ingest_files(
     else:
         rest = plan
     if rest:
-        pipeline = IngestPipeline(store, settings, partitions=partitions)
-        for item in rest:
-            _ingest_one(pipeline, item, stdin_stream, tracker)
+        pipeline = IngestPipeline(
+            store, settings, partitions=partitions, files=True, write_behind=True
+        )
+        try:
+            for item in rest:
+                _ingest_one(pipeline, item, stdin_stream, tracker)
+        finally:
+            pipeline.close()
     result.sources.extend(item.result for item in plan)
     result.lines = tracker.lines
     result.bytes = tracker.done_bytes
@@ -702,7 +783,7 @@ def _ingest_one(
     tracker.start()
     stream = stdin_stream if source.is_stdin else None
     can_complete = source.compression is not None and not source.is_stdin
-    size = read_size(pipeline.settings.ingest.batch_lines)
+    size = read_size(pipeline.batch_lines)
     for chunk in read_chunks(source, item.start, stream=stream, read_bytes=size):
         pipeline.feed_lines(
             source.source_id,
@@ -816,7 +897,7 @@ def _ingest_parallel(
             tz=settings.ingest.tz,
             year=settings.ingest.year,
             max_open_messages=settings.ingest.max_open_messages,
-            segment_lines=settings.ingest.batch_lines,
+            segment_lines=settings.ingest.file_batch_lines,
         )
         proc = context.Process(
             target=_worker, args=(job, queues[w]), name=f"mailtriage-ingest-{w}"

@@ -94,16 +94,24 @@ def message_to_line(message: bytes, peer: str, now: float | None = None) -> str 
 
 
 def _rfc5424_line(pri: str, text: str, peer: str, now: float | None) -> str:
-    # RFC 5424 section 6: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP ...
-    fields = text.split(" ", 3)
-    if len(fields) < 4:
+    # RFC 5424 section 6: VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID
+    # SP MSGID SP STRUCTURED-DATA [SP MSG]
+    fields = text.split(" ", 6)
+    if len(fields) < 7:
         return pri + text
-    version, stamp, host, rest = fields
+    version, stamp, host, app, procid, msgid, rest = fields
     if stamp == "-":
         stamp = _iso_now(now)
     if host == "-":
         host = peer
-    return f"{pri}{version} {stamp} {host} {rest.replace(_BOM, '', 1)}"
+    if rest == "-" or rest.startswith("- "):
+        # No STRUCTURED-DATA: the MSG follows. rsyslog's forwarding templates keep
+        # the space that began the message of an RFC 3164 input; a log line has
+        # no leading blanks to lose, so they go.
+        rest = "- " + rest[2:].lstrip(" ").removeprefix(_BOM)
+    else:
+        rest = rest.replace(_BOM, "", 1)
+    return f"{pri}{version} {stamp} {host} {app} {procid} {msgid} {rest}"
 
 
 def _rfc3164_line(text: str, peer: str, now: float | None) -> str:

@@ -107,8 +107,10 @@ RECEIVED_ORIGINS = ("smtpd", "pickup")
 _MIGRATION_1 = [
     "CREATE SEQUENCE attempt_ids",
     "CREATE SEQUENCE reject_ids",
+    # No primary key: an ART index makes every upsert several times dearer, and
+    # the single writer keeps keys unique itself (``_insert``: delete, insert).
     """CREATE TABLE messages (
-        key VARCHAR PRIMARY KEY, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
+        key VARCHAR NOT NULL, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
         first_ts DOUBLE NOT NULL, last_ts DOUBLE NOT NULL, closed BOOLEAN NOT NULL,
         origin VARCHAR NOT NULL, client_host VARCHAR, client_ip VARCHAR,
         sasl_method VARCHAR, sasl_username VARCHAR, message_id VARCHAR,
@@ -150,12 +152,22 @@ _MIGRATION_1 = [
         ts DOUBLE NOT NULL, host VARCHAR NOT NULL, queue_id VARCHAR NOT NULL,
         program VARCHAR NOT NULL, line VARCHAR NOT NULL USING COMPRESSION zstd,
         message_key VARCHAR)""",
+    # Counts are appended per batch and added up when read: a few rows per batch,
+    # and no upsert on the write path.
     """CREATE TABLE unparsed (
         program VARCHAR NOT NULL, reason VARCHAR NOT NULL, shape VARCHAR NOT NULL,
         example VARCHAR NOT NULL, count BIGINT NOT NULL, first_ts DOUBLE,
-        last_ts DOUBLE, PRIMARY KEY (program, reason, shape))""",
-    """CREATE TABLE program_lines (
-        program VARCHAR PRIMARY KEY, lines BIGINT NOT NULL)""",
+        last_ts DOUBLE)""",
+    """CREATE TABLE program_lines (program VARCHAR NOT NULL, lines BIGINT NOT NULL)""",
+    # Of several examples of a shape the one seen first is shown, ties broken by
+    # the text, so that the answer does not depend on how lines were batched.
+    """CREATE VIEW unparsed_shapes AS
+        SELECT program, reason, shape,
+            arg_min(example, (coalesce(first_ts, 'infinity'::DOUBLE), example))
+                AS example,
+            sum(count)::BIGINT AS count, min(first_ts) AS first_ts,
+            max(last_ts) AS last_ts
+        FROM unparsed GROUP BY program, reason, shape""",
     """CREATE TABLE sources (
         source_id VARCHAR PRIMARY KEY, stream VARCHAR NOT NULL, path VARCHAR NOT NULL,
         device UBIGINT, inode UBIGINT, head_hash VARCHAR,
@@ -502,14 +514,12 @@ class DuckDBStore(Store):
         db.register(view, table)
         try:
             if name == "messages":
-                sql = (
-                    f"INSERT OR REPLACE INTO messages ({columns}) SELECT * FROM {view}"
+                # A batch holds each key once (``to_columns``; partitions hold
+                # disjoint hosts), so delete-then-insert is an upsert by key.
+                db.execute(
+                    f"DELETE FROM messages WHERE key IN (SELECT key FROM {view})"
                 )
-            elif name == "unparsed":
-                sql = _UNPARSED_UPSERT.format(view=view)
-            else:
-                sql = f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {view}"
-            db.execute(sql)
+            db.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {view}")
         finally:
             db.unregister(view)
 
@@ -526,11 +536,7 @@ class DuckDBStore(Store):
         )
         db.register("_batch_programs", table)
         try:
-            db.execute(
-                "INSERT INTO program_lines SELECT program, lines FROM _batch_programs "
-                "ON CONFLICT (program) DO UPDATE "
-                "SET lines = program_lines.lines + excluded.lines"
-            )
+            db.execute("INSERT INTO program_lines SELECT * FROM _batch_programs")
         finally:
             db.unregister("_batch_programs")
 
@@ -869,16 +875,17 @@ class DuckDBStore(Store):
         if scope.until is not None:
             where.add("first_ts < ?", scope.until)
         shapes = self._dicts(
-            f"SELECT * FROM unparsed WHERE {where.sql()} "
+            f"SELECT * FROM unparsed_shapes WHERE {where.sql()} "
             "ORDER BY count DESC, program, reason, shape LIMIT ?",
             [*where.params, _check_limit(limit)],
             "listing unparsed shapes",
         )
         programs = self._rows(
             "SELECT coalesce(p.program, u.program) AS program, coalesce(p.lines, 0), "
-            "coalesce(u.n, 0) FROM program_lines p FULL JOIN "
-            f"(SELECT program, sum(count) AS n FROM unparsed WHERE {where.sql()} "
-            "GROUP BY program) u ON u.program = p.program "
+            "coalesce(u.n, 0) FROM (SELECT program, sum(lines) AS lines "
+            "FROM program_lines GROUP BY program) p FULL JOIN "
+            "(SELECT program, sum(count) AS n FROM unparsed_shapes "
+            f"WHERE {where.sql()} GROUP BY program) u ON u.program = p.program "
             "ORDER BY 3 DESC, 2 DESC, 1",
             where.params,
             "counting lines per program",
@@ -1320,25 +1327,6 @@ _SOURCE_COLUMNS = (
     "source_id, stream, path, device, inode, head_hash, byte_offset AS offset, "
     "complete, lines, first_seen, updated"
 )
-
-# Unparsed shapes add their counts. Of several examples the one seen first is
-# kept, ties broken by the text, so that the result does not depend on how lines
-# were split into batches or worker processes.
-_UNPARSED_UPSERT = """
-    INSERT INTO unparsed
-    SELECT program, reason, shape, arg_min(example, (first_ts, example)),
-           sum(count), min(first_ts), max(last_ts)
-    FROM {view} GROUP BY program, reason, shape
-    ON CONFLICT (program, reason, shape) DO UPDATE SET
-        example = CASE
-            WHEN unparsed.first_ts IS NULL OR (excluded.first_ts IS NOT NULL AND
-                (excluded.first_ts, excluded.example)
-                    < (unparsed.first_ts, unparsed.example))
-            THEN excluded.example ELSE unparsed.example END,
-        count = unparsed.count + excluded.count,
-        first_ts = least(unparsed.first_ts, excluded.first_ts),
-        last_ts = greatest(unparsed.last_ts, excluded.last_ts)
-"""
 
 
 def _stats(row: Mapping[str, Any], names: list[GroupBy], cls: type[_G]) -> _G:

@@ -26,7 +26,7 @@ _SAVED = re.compile(
 
 @pytest.fixture(scope="module")
 def api(served: Served) -> Iterator[httpx.Client]:
-    with served.client() as client:
+    with served.client(OPERATOR) as client:
         yield client
 
 

@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from api_served import ACME, Served
+from api_served import ACME, OPERATOR, Served
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
 def api(served: Served) -> Iterator[httpx.Client]:
-    with served.client() as client:
+    with served.client(OPERATOR) as client:
         yield client
 
 

@@ -40,8 +40,7 @@ MAILTRIAGE = Path(sys.executable).parent / "mailtriage"
 GENERATED_LINES = 20_000
 
 # What every table holds, in an order that does not depend on how the rows were
-# batched: ids follow insertion order and the unparsed example may be any line of
-# its shape with the earliest time (see the DuckDB store's upsert).
+# batched: ids follow insertion order, and counts are added up when read.
 CONTENTS = {
     "messages": "SELECT * FROM messages",
     "attempts": "SELECT * EXCLUDE (id) FROM attempts",
@@ -49,8 +48,8 @@ CONTENTS = {
     "dovecot": "SELECT * FROM dovecot",
     "events": "SELECT * FROM events",
     "lines": "SELECT * FROM lines",
-    "unparsed": "SELECT * EXCLUDE (example) FROM unparsed",
-    "program_lines": "SELECT * FROM program_lines",
+    "unparsed": "SELECT * FROM unparsed_shapes",
+    "program_lines": "SELECT program, sum(lines) FROM program_lines GROUP BY program",
 }
 
 
@@ -163,7 +162,7 @@ def test_sigkill_mid_ingest_then_rerun_equals_one_clean_run(
     env = {
         **os.environ,
         "MAILTRIAGE_SERVER__LOG_LEVEL": "DEBUG",
-        "MAILTRIAGE_INGEST__BATCH_LINES": "500",
+        "MAILTRIAGE_INGEST__FILE_BATCH_LINES": "500",
     }
     proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -435,7 +434,7 @@ def test_generated_lines_are_not_split_across_segments(
     log, tenants, _ = generated
     db = tmp_path / "seg.duckdb"
     with DuckDBStore(db) as store:
-        settings = settings_for(tenants, batch_lines=777)
+        settings = settings_for(tenants, file_batch_lines=777)
         result = ingest_files(store, settings, [str(log)])
         (source,) = store.sources()
     assert result.lines == GENERATED_LINES == source.lines

@@ -55,6 +55,16 @@ MESSAGES = [
         id="rfc5424-nil-time-and-host-bom",
     ),
     pytest.param(
+        b"<22>1 2026-12-03T17:24:38.08Z mx-relay postfix/qmgr 811 - -  4B2: removed",
+        "<22>1 2026-12-03T17:24:38.08Z mx-relay postfix/qmgr 811 - - 4B2: removed",
+        id="rfc5424-from-rsyslog-template-leading-space",
+    ),
+    pytest.param(
+        b'<22>1 2026-12-03T17:24:38Z mx4 postfix/qmgr 811 - [x@1 a="]"] 4B2: removed',
+        '<22>1 2026-12-03T17:24:38Z mx4 postfix/qmgr 811 - [x@1 a="]"] 4B2: removed',
+        id="rfc5424-structured-data-kept",
+    ),
+    pytest.param(
         b"<13>postfix/pickup[1]: 4B2: uid=0 from=<root>",
         "2026-12-03T16:00:56.000000Z 192.0.2.9 postfix/pickup[1]: 4B2: uid=0 "
         "from=<root>",

@@ -1,0 +1,279 @@
+"""Summary query latency of the HTTP API under concurrent load while ingest runs.
+
+    .venv/bin/python bench/bench_api.py [--work DIR] [--recipients N]
+        [--clients C] [--seconds S] [--ingest-lines-per-second R]
+
+1. The store: a log of ``--base-lines`` lines from ``bench/generate.py`` is ingested
+   as many times as it takes to hold ``--recipients`` recipients (a million by
+   default), each copy under other host names (``mx1`` becomes ``mx1-c3``), so the
+   volumes, outcomes and delays are the generator's, only more. The database is
+   kept in ``--work`` and reused by the next run.
+2. The service: ``mailtriage serve`` on that database, following a file that this
+   script appends generated lines to at ``--ingest-lines-per-second``, so batches
+   are committed while the queries run.
+3. The load: ``--clients`` threads ask ``GET /v1/stats/summary`` back to back for
+   ``--seconds`` seconds, cycling through the groupings and windows a dashboard or
+   an operator asks for (none, tenant, domain, transport, cause; all time and the
+   last hour of the data).
+
+The JSON printed at the end has the latency percentiles in milliseconds, the
+request rate, the lines committed during the load, and whether p95 met the
+100 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mailtriage.app.ingest.pipeline import ingest_files
+from mailtriage.app.settings import load_settings
+from mailtriage.app.store import open_store
+from mailtriage.app.store.base import Scope
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATOR = REPO / "bench" / "generate.py"
+MAILTRIAGE = Path(sys.executable).with_name("mailtriage")
+TARGET_P95_MS = 100.0
+GROUPINGS = ("", "tenant", "domain", "transport", "cause")
+# A syslog line's host: the word after "Mmm dd hh:mm:ss".
+_HOST = re.compile(r"^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (\S+) ")
+
+
+def generate(path: Path, lines: int, seed: int) -> dict[str, Any]:
+    """Write a generated log (unless it exists) and return its truth."""
+    if not path.exists():
+        command = [sys.executable, str(GENERATOR), str(path)]
+        command += ["--lines", str(lines), "--seed", str(seed)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    truth: dict[str, Any] = json.loads(Path(f"{path}.truth.json").read_text())
+    return truth
+
+
+def rehosted(source: Path, target: Path, suffix: str) -> None:
+    """``source`` with every host renamed ``host-suffix``."""
+    with source.open() as src, target.open("w") as dst:
+        for line in src:
+            dst.write(_HOST.sub(rf"\1 \2-{suffix} ", line, count=1))
+
+
+def build_store(work: Path, recipients: int, base_lines: int, workers: int) -> Path:
+    """A database with at least ``recipients`` recipients; reused when present."""
+    db = work / f"bench-{recipients}.duckdb"
+    base = work / f"base-{base_lines}.log"
+    truth = generate(base, base_lines, seed=1)
+    tenants = Path(f"{base}.tenants.toml")
+    settings = load_settings(tenants, {"store": {"db": str(db)}})
+    with open_store(settings) as store:
+        held = store.data_range(Scope()).attempts
+        copies = math.ceil(recipients / truth["totals"]["recipients"])
+        if held == 0:
+            started = time.perf_counter()
+            for k in range(copies):
+                copy = work / f"copy-{k}.log"
+                rehosted(base, copy, f"c{k}")
+                ingest_files(store, settings, [str(copy)], workers=workers)
+                copy.unlink()
+            print(
+                f"built {db.name}: {copies} copies in "
+                f"{time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
+    return db
+
+
+def describe(db: Path, tenants: Path) -> tuple[int, int, float]:
+    """Recipients with an outcome or still deferred, delivery attempts, and the
+    time of the last attempt."""
+    settings = load_settings(tenants, {"store": {"db": str(db)}})
+    with open_store(settings, read_only=True) as store:
+        totals = store.summary(Scope()).totals
+        span = store.data_range(Scope())
+    counted = totals.delivered + totals.bounced + totals.expired + totals.deferred
+    return counted, span.attempts, span.last_ts or time.time()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """``mailtriage serve`` on the bench database, following one file."""
+
+    def __init__(self, db: Path, tenants: Path, follow: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        port = self.url.rsplit(":", 1)[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILTRIAGE_")}
+        env["MAILTRIAGE_SERVER__LOG_LEVEL"] = "WARNING"
+        env["MAILTRIAGE_INGEST__FOLLOW_POLL_SECONDS"] = "0.2"
+        command = [str(MAILTRIAGE), "serve", "--db", str(db), "--config", str(tenants)]
+        command += ["--follow", str(follow), "--port", port]
+        self.proc = subprocess.Popen(command, env=env)
+        deadline = time.monotonic() + 120
+        while not self._healthy():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit("mailtriage serve did not start")
+            time.sleep(0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def committed(self) -> int:
+        return int(
+            httpx.get(f"{self.url}/readyz", timeout=10).json()["lines_committed"]
+        )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+class Appender(threading.Thread):
+    """Appends generated lines to the followed file at a steady rate."""
+
+    def __init__(self, source: Path, target: Path, rate: int) -> None:
+        super().__init__(daemon=True)
+        self.lines = source.read_text().splitlines(keepends=True)
+        self.target = target
+        self.rate = rate
+        self.stop = threading.Event()
+        self.written = 0
+
+    def run(self) -> None:
+        step = max(1, self.rate // 10)
+        with self.target.open("a") as out:
+            while not self.stop.is_set() and self.written < len(self.lines):
+                out.write("".join(self.lines[self.written : self.written + step]))
+                out.flush()
+                self.written += step
+                self.stop.wait(0.1)
+
+
+def queries(window_start: float) -> list[dict[str, str]]:
+    """The summary requests the clients cycle through."""
+    cycle = []
+    for group in GROUPINGS:
+        for since in (None, window_start):
+            params = {"group_by": group} if group else {}
+            if since is not None:
+                params["since"] = f"{since:.0f}"
+            cycle.append(params)
+    return cycle
+
+
+def load(
+    url: str, cycle: list[dict[str, str]], clients: int, seconds: float
+) -> list[float]:
+    """Latencies (ms) of summary requests from ``clients`` threads."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        mine: list[float] = []
+        with httpx.Client(base_url=url, timeout=30) as http:
+            n = offset
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                response = http.get("/v1/stats/summary", params=cycle[n % len(cycle)])
+                mine.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"summary failed: {response.text}")
+                n += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    """Build or reuse the store, serve it, load it while ingesting, report."""
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--work", type=Path, default=Path("/tmp/mailtriage-bench-api"))
+    cli.add_argument("--recipients", type=int, default=1_000_000)
+    cli.add_argument("--base-lines", type=int, default=1_000_000)
+    cli.add_argument("--workers", type=int, default=2)
+    cli.add_argument("--clients", type=int, default=4)
+    cli.add_argument("--seconds", type=float, default=20.0)
+    cli.add_argument("--ingest-lines-per-second", type=int, default=5_000)
+    args = cli.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    db = build_store(args.work, args.recipients, args.base_lines, args.workers)
+    tenants = args.work / f"base-{args.base_lines}.log.tenants.toml"
+    recipients, attempts, last_ts = describe(db, tenants)
+    live_source = args.work / "live-source.log"
+    generate(live_source, 200_000, seed=99)
+    follow = args.work / "live.log"
+    follow.unlink(missing_ok=True)
+    follow.touch()
+
+    service = Service(db, tenants, follow)
+    try:
+        appender = Appender(live_source, follow, args.ingest_lines_per_second)
+        appender.start()
+        time.sleep(1.0)  # ingest is running before the load starts
+        before = service.committed()
+        cycle = queries(window_start=last_ts - 3600)
+        latencies = load(service.url, cycle, args.clients, args.seconds)
+        during = service.committed() - before
+        appender.stop.set()
+        appender.join()
+    finally:
+        service.stop()
+
+    p95 = percentile(latencies, 0.95)
+    print(
+        json.dumps(
+            {
+                "recipients": recipients,
+                "delivery_attempts": attempts,
+                "clients": args.clients,
+                "seconds": args.seconds,
+                "requests": len(latencies),
+                "requests_per_second": round(len(latencies) / args.seconds, 1),
+                "latency_ms": {
+                    "p50": round(percentile(latencies, 0.50), 1),
+                    "p95": round(p95, 1),
+                    "p99": round(percentile(latencies, 0.99), 1),
+                    "max": round(max(latencies), 1),
+                },
+                "lines_committed_during_load": during,
+                "target_p95_ms": TARGET_P95_MS,
+                "met": p95 < TARGET_P95_MS,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
