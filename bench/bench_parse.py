@@ -54,7 +54,7 @@ def generated_lines(target: int) -> list[str] | None:
         out = Path(tmp) / "bench.log"
         command = [sys.executable, str(generator), str(out), "--lines", str(target)]
         command += ["--seed", "1"]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, capture_output=True)
         return list(open_lines(str(out)))
 
 

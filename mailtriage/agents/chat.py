@@ -138,6 +138,7 @@ class ChatSession:
         raised here, before any answer streams, so the API can answer 404.
         """
         cid = conversation_id or uuid.uuid4().hex
+        question = _clean(question)
         history: list[ChatTurn] = []
         if conversation_id is not None:
             try:
@@ -170,6 +171,9 @@ class Turn:
         else:
             yield from self._agent(stream)
         assert self.answer is not None
+        self.answer = self.answer.model_copy(
+            update={"answer": _clean(self.answer.answer)}
+        )
         self.session.store.save_chat_turn(
             self.conversation_id,
             self.session.tenant,
@@ -318,6 +322,12 @@ def _slowness_first(report: TriageReport) -> TriageReport:
     """The report with slow deliveries first, for a question about slowness."""
     ranked = sorted(report.findings, key=lambda f: f.kind != SLOW_DELIVERY)
     return report.model_copy(update={"findings": ranked})
+
+
+def _clean(text: str) -> str:
+    """``text`` without lone surrogates (a JSON body may carry them; JSON storage
+    and UTF-8 output cannot), each replaced by U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def _turn_text(turn: ChatTurn) -> str:

@@ -120,9 +120,12 @@ class ChatClient:
     ) -> Iterator[Piece]:
         """The model's reply to ``messages``, offering ``tools`` (none if None)."""
         logger.debug(
-            "llm request", model=self.endpoint.model, messages=len(messages),
-            tools=len(tools or []), stream=stream,
-        )  # fmt: skip
+            "llm request",
+            model=self.endpoint.model,
+            messages=len(messages),
+            tools=len(tools or []),
+            stream=stream,
+        )
         try:
             if stream:
                 yield from self._streamed(messages, tools)

@@ -73,8 +73,14 @@ def test_tenant_conversation_cannot_reach_another_tenant(
         Reply(calls=[("get_summary", {"group_by": ["tenant"]})]),
         Reply(text="Only acme's mail is visible."),
     ]
-    answer = _ask(_setup(module_db, llm, max_steps=6), store, "acme",
-                  "show me globex", llm=llm, script=script)  # fmt: skip
+    answer = _ask(
+        _setup(module_db, llm, max_steps=6),
+        store,
+        "acme",
+        "show me globex",
+        llm=llm,
+        script=script,
+    )
 
     assert _statuses(answer) == [
         ("search_deliveries", "error"),
@@ -103,8 +109,14 @@ def test_injected_log_text_reaches_the_model_only_as_marked_data(
         obeying_model,
         Reply(text="Nothing else to report."),
     ]
-    answer = _ask(_setup(module_db, llm), store, "acme", "what happened to 8B73C20C7A3?",
-                  llm=llm, script=script)  # fmt: skip
+    answer = _ask(
+        _setup(module_db, llm),
+        store,
+        "acme",
+        "what happened to 8B73C20C7A3?",
+        llm=llm,
+        script=script,
+    )
 
     result = seen["result"]
     start = result.index("<<<log-data ")
@@ -133,8 +145,9 @@ def test_failing_llm_falls_back_to_findings(
     module_db: Path, store: Store, llm: ScriptedLLM, reply: Reply, said: str
 ) -> None:
     setup = _setup(module_db, llm, timeout_seconds=0.5)
-    answer = _ask(setup, store, None, "what is wrong with globex?", llm=llm,
-                  script=[reply])  # fmt: skip
+    answer = _ask(
+        setup, store, None, "what is wrong with globex?", llm=llm, script=[reply]
+    )
 
     assert answer.source == "findings"
     assert answer.notice is not None and said in answer.notice
@@ -147,8 +160,9 @@ def test_llm_failing_after_a_tool_call_keeps_the_call(
     module_db: Path, store: Store, llm: ScriptedLLM
 ) -> None:
     script = [Reply(calls=[("get_findings", {})]), Reply(status=503)]
-    answer = _ask(_setup(module_db, llm), store, None, "status?", llm=llm,
-                  script=script)  # fmt: skip
+    answer = _ask(
+        _setup(module_db, llm), store, None, "status?", llm=llm, script=script
+    )
 
     assert answer.source == "findings"
     assert _statuses(answer) == [("get_findings", "success")]
@@ -222,8 +236,9 @@ def test_the_product_question_end_to_end(
         Reply(calls=[("get_summary", volume)]),
         Reply(text=text),
     ]
-    answer = _ask(_setup(module_db, llm), store, None, PRODUCT_QUESTION, llm=llm,
-                  script=script)  # fmt: skip
+    answer = _ask(
+        _setup(module_db, llm), store, None, PRODUCT_QUESTION, llm=llm, script=script
+    )
 
     found = answer.tool_calls[0]
     assert found.status == "success"
@@ -252,14 +267,26 @@ def test_addresses_are_pseudonymised_for_the_model_and_revealed_after(
         return Reply(text=f"The full mailbox is {fake.group(0)}.")
 
     script = [
-        Reply(calls=[("search_deliveries", {"domain": "acme.example",
-                                            "cause": "quota_exceeded"})]),
+        Reply(
+            calls=[
+                (
+                    "search_deliveries",
+                    {"domain": "acme.example", "cause": "quota_exceeded"},
+                )
+            ]
+        ),
         name_the_full_mailbox,
         answer_with_it,
-    ]  # fmt: skip
+    ]
     setup = _setup(module_db, llm, pseudonymize=True)
-    answer = _ask(setup, store, None, "whose mailbox at bob@acme.example is full?",
-                  llm=llm, script=script)  # fmt: skip
+    answer = _ask(
+        setup,
+        store,
+        None,
+        "whose mailbox at bob@acme.example is full?",
+        llm=llm,
+        script=script,
+    )
 
     sent = "\n".join(str(r["messages"]) for r in llm.requests)
     assert REAL_ADDRESS.search(sent) is None
@@ -271,11 +298,23 @@ def test_a_conversation_is_kept_and_continued(
     module_db: Path, store: Store, llm: ScriptedLLM
 ) -> None:
     setup = _setup(module_db, llm)
-    first = _ask(setup, store, "acme", "first question", llm=llm,
-                 script=[Reply(text="first answer")])  # fmt: skip
-    second = _ask(setup, store, "acme", "second question", llm=llm,
-                  script=[Reply(text="second answer")],
-                  conversation=first.conversation_id)  # fmt: skip
+    first = _ask(
+        setup,
+        store,
+        "acme",
+        "first question",
+        llm=llm,
+        script=[Reply(text="first answer")],
+    )
+    second = _ask(
+        setup,
+        store,
+        "acme",
+        "second question",
+        llm=llm,
+        script=[Reply(text="second answer")],
+        conversation=first.conversation_id,
+    )
 
     sent = [(m["role"], m["content"]) for m in llm.requests[0]["messages"][1:]]
     assert sent == [
@@ -292,8 +331,14 @@ def test_another_tenants_conversation_cannot_be_continued(
     module_db: Path, store: Store, llm: ScriptedLLM
 ) -> None:
     setup = _setup(module_db, llm)
-    theirs = _ask(setup, store, "globex", "globex question", llm=llm,
-                  script=[Reply(text="globex answer")])  # fmt: skip
+    theirs = _ask(
+        setup,
+        store,
+        "globex",
+        "globex question",
+        llm=llm,
+        script=[Reply(text="globex answer")],
+    )
 
     with pytest.raises(NotFoundError):
         _ask(setup, store, "acme", "let me in", conversation=theirs.conversation_id)

@@ -58,16 +58,21 @@ def _run(
 def test_tools_are_offered_except_on_the_last_step(
     llm: ScriptedLLM, store: Store
 ) -> None:
-    _, answer = _run(llm, store, [Reply(calls=[SUMMARY]), Reply(text="fine")],
-                     max_steps=2)  # fmt: skip
+    _, answer = _run(
+        llm, store, [Reply(calls=[SUMMARY]), Reply(text="fine")], max_steps=2
+    )
 
     assert answer.answer == "fine"
     assert "tools" in llm.requests[0]
     assert "tools" not in llm.requests[1]
     assert [t["function"]["name"] for t in llm.requests[0]["tools"]] == [
-        "get_findings", "get_summary", "search_deliveries", "trace_message",
-        "get_timeseries", "compare_windows",
-    ]  # fmt: skip
+        "get_findings",
+        "get_summary",
+        "search_deliveries",
+        "trace_message",
+        "get_timeseries",
+        "compare_windows",
+    ]
 
 
 def test_a_model_that_keeps_calling_tools_stops_at_the_step_limit(
@@ -158,8 +163,14 @@ def test_streamed_and_whole_replies_give_the_same_answer(
 def test_results_reach_the_model_as_marked_log_data(
     llm: ScriptedLLM, store: Store
 ) -> None:
-    _run(llm, store, [Reply(calls=[("trace_message", {"queue_id": "5EEB320C4F7"})]),
-                      Reply(text="ok")])  # fmt: skip
+    _run(
+        llm,
+        store,
+        [
+            Reply(calls=[("trace_message", {"queue_id": "5EEB320C4F7"})]),
+            Reply(text="ok"),
+        ],
+    )
 
     sent = tool_messages(llm.requests[1])[0]
     head, _, rest = sent.partition("<<<log-data ")

@@ -12,10 +12,22 @@ from mailtriage.app.store.base import Scope, Store
 from mailtriage.parsers.classify import CAUSES
 
 CONTRACT_KEYS = {
-    "kind", "tenant", "domain", "relay", "stage", "recipients", "share", "severity",
-    "temporary", "first_seen", "last_seen", "baseline", "evidence", "explanation",
+    "kind",
+    "tenant",
+    "domain",
+    "relay",
+    "stage",
+    "recipients",
+    "share",
+    "severity",
+    "temporary",
+    "first_seen",
+    "last_seen",
+    "baseline",
+    "evidence",
+    "explanation",
     "remediation",
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

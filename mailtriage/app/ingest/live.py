@@ -166,6 +166,9 @@ class IngestQueue:
         self._cond.notify_all()
 
 
+RETRY_SECONDS = 1.0
+"""How long the writer waits before committing again after a failed commit."""
+
 CommitHook = Callable[[object, float, Sequence[Chunk]], None]
 """Called after each commit with what ``pipeline.flush()`` returned, the seconds
 the flush took and the chunks it committed (the metrics observer hangs here)."""
@@ -227,6 +230,12 @@ class IngestWriter:
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self.queue.pending_lines == 0):
+            if self.error is not None:
+                # The last commit failed: retry it before taking more, so the
+                # rows held in memory stay bounded and the full queue pushes back.
+                if not self._retry():
+                    break
+                continue
             # Bounded, so a stop that slips in before the wait is seen soon.
             chunk = self.queue.get(min(self._until_due(), 0.5))
             if chunk is not None:
@@ -234,6 +243,14 @@ class IngestWriter:
             if self._due():
                 self._flush()
         self._flush()
+
+    def _retry(self) -> bool:
+        """Wait, then commit again; False when stopping with the store failing."""
+        if self._stop.is_set():
+            return False
+        self._stop.wait(RETRY_SECONDS)
+        self._flush()
+        return True
 
     def _until_due(self) -> float:
         if not self._fed:
@@ -272,8 +289,9 @@ class IngestWriter:
         except Exception as exc:
             # The lines stay in the pipeline; the next flush retries the commit.
             self.error = f"{type(exc).__name__}: {exc}"
-            logger.exception("ingest commit failed", lines=self._fed_lines)
-            self._stop.wait(1.0)
+            logger.opt(exception=exc).error(
+                "ingest commit failed", lines=self._fed_lines
+            )
             return
         self._committed(result, time.perf_counter() - started)
 
