@@ -338,4 +338,11 @@ def _turn_text(turn: ChatTurn) -> str:
     return str(content or "")
 
 
-__all__ = ["ChatAnswer", "ChatEvent", "ChatSession", "ChatSetup", "Turn"]
+__all__ = [
+    "ChatAnswer",
+    "ChatEvent",
+    "ChatEventKind",
+    "ChatSession",
+    "ChatSetup",
+    "Turn",
+]

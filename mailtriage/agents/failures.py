@@ -148,20 +148,26 @@ def _fold_expired(failures: dict[tuple[str, str], _Failure]) -> None:
 def severity(failure: _Failure, share: float | None) -> Severity:
     """How much a failure matters.
 
-    Expired mail is lost: critical. Mail that all got through on retry is noise
-    when it was greylisting or one recipient, else info. Temporary failures still
-    waiting are critical for at least 3 recipients and half the domain's mail,
-    else warning. Permanent failures are critical for at least 3 recipients and a
-    fifth of the domain's mail, warning for 2 or more, info for a lone bounce.
+    Expired mail was returned undelivered: critical for at least 3 recipients or
+    half the domain's mail, else warning. Mail that all got through on retry is noise
+    when it was greylisting or one recipient, else info. Greylisting still
+    waiting for its retry is info: that is how greylisting works. Other
+    temporary failures still waiting are critical for at least 2 recipients and
+    half the domain's mail (a destination that takes nothing), else warning.
+    Permanent failures are critical for at least 3 recipients and a fifth of the
+    domain's mail, warning for 2 or more, info for a lone bounce.
     """
     wide = share is not None
     if failure.expired:
-        return "critical"
+        lost = failure.expired >= 3 or (wide and (share or 0) >= 0.5)
+        return "critical" if lost else "warning"
     if failure.unrecovered == 0:
         lone = failure.recipients <= 1
         return "noise" if lone or failure.cause in NOISE_CAUSES else "info"
+    if failure.cause in NOISE_CAUSES:
+        return "info"
     if not failure.permanent:
-        many = failure.unrecovered >= 3 and wide and (share or 0) >= 0.5
+        many = failure.unrecovered >= 2 and wide and (share or 0) >= 0.5
         return "critical" if many else "warning"
     if failure.recipients >= 3 and wide and (share or 0) >= 0.2:
         return "critical"
@@ -186,9 +192,9 @@ def _finding(
     windows: Windows,
     volumes: Volumes,
 ) -> Finding:
-    total = volumes.recipients(domain=failure.domain)
+    total = volumes.recipients(failure.domain)
     share = _share(failure.recipients, total)
-    base_total = volumes.baseline_recipients(domain=failure.domain)
+    base_total = volumes.baseline_recipients(failure.domain)
     base_n = before.recipients if before else 0
     tenant = next(iter(failure.tenants)) if len(failure.tenants) == 1 else None
     return Finding(
@@ -257,11 +263,14 @@ def _explain(failure: _Failure, total: int, relay: str | None, volumes: Volumes)
         who = ", ".join(f"{t} {n}" for t, n in failure.tenants.most_common())
         parts.append(f"Tenants affected: {who}.")
     if failure.recovered:
-        parts.append(f"{failure.recovered} were delivered on a later attempt.")
+        parts.append(
+            f"{failure.recovered} {_was(failure.recovered)} delivered on a later "
+            "attempt."
+        )
     if failure.expired:
         parts.append(
-            f"{failure.expired} expired (maximal_queue_lifetime reached) and were "
-            "returned to the sender."
+            f"{failure.expired} expired (maximal_queue_lifetime reached) and "
+            f"{_was(failure.expired)} returned to the sender."
         )
     if relay:
         others = [r for r in volumes.delivering_relays(domain) if r != relay]
@@ -269,3 +278,7 @@ def _explain(failure: _Failure, total: int, relay: str | None, volumes: Volumes)
         if others:
             parts.append(f"Other hosts of {domain} delivered: {', '.join(others)}.")
     return " ".join(parts)
+
+
+def _was(n: int) -> str:
+    return "was" if n == 1 else "were"

@@ -1,9 +1,10 @@
 """What to do about each finding: one text per cause and per delay stage, as data.
 
 Each text names the Postfix parameter (postconf(5)), the Dovecot setting or the
-command to run first. ``{domain}``, ``{relay}`` and ``{transport}`` are replaced by the
-finding's values (or a placeholder when it has none); no other braces are special,
-so Dovecot's ``service lmtp { ... }`` blocks can be quoted as they are written.
+command to run first. ``{domain}``, ``{relay}`` and ``{transport}`` are replaced by
+the finding's values (without a relay, by the domain's servers); no other braces
+are special, so Dovecot's ``service lmtp { ... }`` blocks can be quoted as they are
+written.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ STAGE_REMEDIATION: Mapping[str, str] = {
 """One remediation per Postfix delay stage (``delays=a/b/c/d``), with the LMTP
 transmission stage split by what Dovecot's own timings say."""
 
-_MISSING = {"domain": "<domain>", "relay": "<host>", "transport": "smtp"}
+_MISSING = {"domain": "<domain>", "transport": "smtp"}
 
 
 def remediation_for(
@@ -186,7 +187,14 @@ def remediation_for(
     text = CAUSE_REMEDIATION.get(key) or STAGE_REMEDIATION.get(key)
     if text is None:
         text = CAUSE_REMEDIATION["other"]
-    values = {"domain": domain, "relay": relay, "transport": transport}
+    if relay is None:
+        # No single host: name the domain's servers, and let posttls-finger find
+        # them from the domain's MX records.
+        text = text.replace(" ({relay})", "").replace("'[{relay}]:25'", "{domain}")
+        text = text.replace("{relay}", "the servers of {domain}")
+    else:
+        text = text.replace("{relay}", relay)
+    values = {"domain": domain, "transport": transport}
     for name, value in values.items():
         text = text.replace("{" + name + "}", value or _MISSING[name])
     return text

@@ -13,35 +13,40 @@ The rules:
 2. Deliveries whose recipient was deferred earlier (in the window or its baseline)
    are left out: their ``a`` is the wait for a retry, and the deferral is a failure
    finding of its own.
-3. Group the rest by tenant, recipient domain, transport and relay; each group is
-   one finding. Its ``stage`` is the stage whose median over the slow deliveries
-   exceeds the group's own baseline median (or zero without a baseline) the most.
+3. One finding per route (recipient domain and transport). Its tenant is named
+   when only one tenant's mail was slow; its relay (the MDA host for LMTP) when at
+   least 90 % of the slow deliveries went through one host. Its ``stage`` is the
+   stage whose median over the slow deliveries exceeds the route's own baseline
+   median (or zero without a baseline of three deliveries) the most.
 4. For LMTP, compare Dovecot's own ``delivery_time`` plus ``session_time`` (from
    ``deliver_log_format``) with the stage: at least half of it means Dovecot's
    saving accounts for the delay; less means the time went elsewhere (the path to
    Dovecot, waiting for an lmtp process); none logged means it cannot be told.
-5. A lone slow delivery is noise; a fifth of the group or 10 deliveries is a
-   warning; anything between is info.
+5. Severity: a lone slow delivery is noise; a fifth of the route's deliveries is a
+   warning; a new or rising tail of 5 % or 10 deliveries is info; a tail as thick
+   as the baseline's is noise (every route has its slowest few percent).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from mailtriage.agents.failures import trend
+from mailtriage.agents.failures import RELAY_SHARE, trend
 from mailtriage.agents.findings import (
     SLOW_DELIVERY,
     Baseline,
     Evidence,
     Finding,
     Severity,
+    Trend,
 )
 from mailtriage.agents.paging import MAX_PAGES, deliveries_filter, read_pages
 from mailtriage.agents.remediation import remediation_for
-from mailtriage.agents.volumes import GroupKey, Volumes, counted
+from mailtriage.agents.volumes import Route, Volumes, counted
 from mailtriage.agents.window import Windows
 from mailtriage.app.store.base import (
     MAX_LIMIT,
@@ -76,11 +81,11 @@ RecipientKey = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class _Slow:
-    """The slow deliveries of one window, grouped, with what was left out."""
+    """The slow deliveries of one window by route, with what was left out."""
 
-    groups: dict[GroupKey, list[DeliveryItem]]
+    routes: dict[Route, list[DeliveryItem]]
     truncated: bool
-    retried: dict[GroupKey, int]
+    retried: Counter[Route]
 
 
 def slow_findings(
@@ -96,8 +101,10 @@ def slow_findings(
     current = _slow(store, windows.current, retried, slow_seconds)
     baseline = _slow(store, windows.baseline, retried, slow_seconds)
     return [
-        _finding(key, items, current, baseline, windows, volumes, slow_seconds)
-        for key, items in current.groups.items()
+        _Route(route, items, volumes, slow_seconds).finding(
+            current, baseline.routes.get(route, []), windows
+        )
+        for route, items in current.routes.items()
     ]
 
 
@@ -115,74 +122,153 @@ def _slow(
         scope, status="sent", final=True, min_delay=slow_seconds, limit=MAX_LIMIT
     )
     items, truncated = read_pages(store, query)
-    groups: dict[GroupKey, list[DeliveryItem]] = {}
-    left_out: dict[GroupKey, int] = {}
+    routes: dict[Route, list[DeliveryItem]] = {}
+    left_out: Counter[Route] = Counter()
     for item in items:
-        key = (item.tenant, item.recipient_domain, item.transport, item.relay_host)
+        route = (item.recipient_domain, item.transport)
         if (item.message_key, item.recipient) in retried:
-            left_out[key] = left_out.get(key, 0) + 1
+            left_out[route] += 1
         else:
-            groups.setdefault(key, []).append(item)
-    return _Slow(groups, truncated, left_out)
+            routes.setdefault(route, []).append(item)
+    return _Slow(routes, truncated, left_out)
 
 
-def _finding(
-    key: GroupKey,
-    items: list[DeliveryItem],
-    current: _Slow,
-    baseline: _Slow,
-    windows: Windows,
-    volumes: Volumes,
-    slow_seconds: float,
-) -> Finding:
-    tenant, domain, transport, relay = key
-    group = volumes.current.get(key)
-    reference = volumes.baseline.get(key)
-    total = counted(group) if group else 0
-    stage, stage_values = _stage(items, reference)
-    accounting = _dovecot(items, stage_values) if transport == "lmtp" else None
-    base_items = baseline.groups.get(key, [])
-    base_total = counted(reference) if reference else 0
-    remedy_key = stage or "transmission"
-    if stage == "transmission" and accounting is not None:
-        remedy_key = f"transmission:lmtp:{accounting}"
-    stamps = [i.ts for i in items]
-    return Finding(
-        kind=SLOW_DELIVERY,
-        tenant=tenant,
-        domain=domain,
-        relay=relay,
-        stage=stage,
-        recipients=len(items),
-        share=round(min(1.0, len(items) / total), 4) if total else None,
-        severity=_severity(len(items), total),
-        temporary=None,
-        first_seen=format_time(min(stamps)),
-        last_seen=format_time(max(stamps)),
-        baseline=Baseline(
-            since=format_time(windows.baseline.since),
-            until=format_time(windows.baseline.until),
-            recipients=len(base_items),
-            share=round(len(base_items) / base_total, 4) if base_total else None,
-            delay_p95=_p95(reference, stage),
-            trend=trend(len(items), len(base_items)),
-        ),
-        evidence=_evidence(items, stage),
-        explanation=_explain(
-            key, items, total, stage, stage_values, accounting, current, slow_seconds
-        ),
-        remediation=remediation_for(
-            remedy_key, domain=domain, relay=relay, transport=transport
-        ),
-    )
+class _Route:
+    """The slow deliveries of one route and what they say."""
+
+    def __init__(
+        self,
+        route: Route,
+        items: list[DeliveryItem],
+        volumes: Volumes,
+        slow_seconds: float,
+    ) -> None:
+        self.domain, self.transport = route
+        self.route = route
+        self.items = items
+        self.slow_seconds = slow_seconds
+        self.group = volumes.current.get(route)
+        self.reference = volumes.baseline.get(route)
+        self.tenants = Counter(i.tenant for i in items)
+        self.relay = _dominant(i.relay_host for i in items)
+        self.stage, self.stage_values = _stage(items, self.reference)
+        self.accounting = _dovecot(items, self.stage_values) if self.lmtp else None
+
+    @property
+    def lmtp(self) -> bool:
+        return self.transport == "lmtp"
+
+    def finding(
+        self, current: _Slow, base_items: list[DeliveryItem], windows: Windows
+    ) -> Finding:
+        total = counted(self.group) if self.group else 0
+        base_total = counted(self.reference) if self.reference else 0
+        share = _share(len(self.items), total)
+        change = trend(len(self.items), len(base_items))
+        stamps = [i.ts for i in self.items]
+        return Finding(
+            kind=SLOW_DELIVERY,
+            tenant=next(iter(self.tenants)) if len(self.tenants) == 1 else None,
+            domain=self.domain,
+            relay=self.relay,
+            stage=self.stage,
+            recipients=len(self.items),
+            share=share,
+            severity=_severity(len(self.items), share, change),
+            temporary=None,
+            first_seen=format_time(min(stamps)),
+            last_seen=format_time(max(stamps)),
+            baseline=Baseline(
+                since=format_time(windows.baseline.since),
+                until=format_time(windows.baseline.until),
+                recipients=len(base_items),
+                share=_share(len(base_items), base_total),
+                delay_p95=_p95(self.reference, self.stage),
+                trend=change,
+            ),
+            evidence=self._evidence(),
+            explanation=self._explain(total, current),
+            remediation=remediation_for(
+                self._remedy_key(),
+                domain=self.domain,
+                relay=self.relay,
+                transport=self.transport,
+            ),
+        )
+
+    def _remedy_key(self) -> str:
+        stage = self.stage or "transmission"
+        if stage == "transmission" and self.accounting is not None:
+            return f"transmission:lmtp:{self.accounting}"
+        return stage
+
+    def _evidence(self) -> list[Evidence]:
+        slowest = sorted(self.items, key=lambda i: (i.delay or 0.0, i.ts), reverse=True)
+        field = STAGE_FIELDS.get(self.stage or "")
+        return [
+            Evidence(
+                queue_id=i.queue_id,
+                host=i.host,
+                ts=format_time(i.ts) or "",
+                recipient=i.recipient,
+                response=i.response or None,
+                delay=i.delay,
+                stage_seconds=getattr(i, field) if field else None,
+                dovecot_seconds=_dovecot_seconds(i),
+            )
+            for i in slowest[:MAX_EVIDENCE]
+        ]
+
+    def _explain(self, total: int, current: _Slow) -> str:
+        delays = [i.delay for i in self.items if i.delay is not None]
+        path = f"{self.domain} via {self.transport}"
+        path += f" to {self.relay}" if self.relay else ""
+        parts = [
+            f"{len(self.items)} of {total} recipient(s) of {path} took "
+            f"{self.slow_seconds:g} s or more to deliver (median {_s(delays)}, max "
+            f"{max(delays, default=0):.2f} s)."
+        ]
+        if len(self.tenants) > 1:
+            who = ", ".join(f"{t} {n}" for t, n in self.tenants.most_common())
+            parts.append(f"Tenants: {who}.")
+        if self.stage is not None:
+            parts.append(
+                f"The time is in Postfix's {self.stage} stage (median "
+                f"{_s(self.stage_values)} per slow delivery)."
+            )
+        if self.accounting is not None:
+            parts.append(_dovecot_sentence(self.items, self.accounting))
+        if current.retried[self.route]:
+            parts.append(
+                f"{current.retried[self.route]} slow deliveries of recipients "
+                "deferred earlier are left out: their wait for a retry belongs to "
+                "the deferral."
+            )
+        if current.truncated:
+            parts.append(
+                f"Only the newest {MAX_PAGES * MAX_LIMIT} slow deliveries of the "
+                "window were examined, so the counts are lower bounds."
+            )
+        return " ".join(parts)
 
 
-def _severity(slow: int, total: int) -> Severity:
+def _dominant(relays: Iterable[str | None]) -> str | None:
+    counter = Counter(r or "" for r in relays)
+    relay, n = counter.most_common(1)[0]
+    return relay if relay and n / sum(counter.values()) >= RELAY_SHARE else None
+
+
+def _share(n: int, total: int) -> float | None:
+    return round(min(1.0, n / total), 4) if total else None
+
+
+def _severity(slow: int, share: float | None, change: Trend) -> Severity:
     if slow <= 1:
         return "noise"
-    if slow >= 10 or (total and slow / total >= 0.2):
+    if share is not None and share >= 0.2:
         return "warning"
-    return "info"
+    thick = slow >= 10 or (share is not None and share >= 0.05)
+    return "info" if thick and change in ("new", "rising") else "noise"
 
 
 def _stage_values(items: Iterable[DeliveryItem], stage: str) -> list[float]:
@@ -206,24 +292,19 @@ def _stage(
     return best[0], best[2]
 
 
-def _percentile(
-    stats: GroupStats | None, stage: str | None, pick: Callable[[Any], Any]
-) -> float | None:
-    if stats is None or stage is None:
-        return None
-    value = pick(getattr(stats.delays, stage))
-    return float(value) if value is not None else None
-
-
 def _p50(stats: GroupStats | None, stage: str) -> float:
     # A baseline of fewer than three outcomes says nothing about normal.
-    if stats is None or getattr(stats.delays, stage).count < 3:
+    if stats is None:
         return 0.0
-    return _percentile(stats, stage, lambda p: p.p50) or 0.0
+    p = getattr(stats.delays, stage)
+    return float(p.p50) if p.count >= 3 and p.p50 is not None else 0.0
 
 
 def _p95(stats: GroupStats | None, stage: str | None) -> float | None:
-    return _percentile(stats, stage, lambda p: p.p95)
+    if stats is None or stage is None:
+        return None
+    p95 = getattr(stats.delays, stage).p95
+    return float(p95) if p95 is not None else None
 
 
 def _dovecot_seconds(item: DeliveryItem) -> float | None:
@@ -239,61 +320,6 @@ def _dovecot(items: Sequence[DeliveryItem], stage_values: list[float]) -> Accoun
         return "unknown"
     share = statistics.median(own) / max(statistics.median(stage_values), 1e-9)
     return "dovecot" if share >= DOVECOT_SHARE else "path"
-
-
-def _evidence(items: Sequence[DeliveryItem], stage: str | None) -> list[Evidence]:
-    slowest = sorted(items, key=lambda i: (i.delay or 0.0, i.ts), reverse=True)
-    field = STAGE_FIELDS.get(stage or "")
-    return [
-        Evidence(
-            queue_id=i.queue_id,
-            host=i.host,
-            ts=format_time(i.ts) or "",
-            recipient=i.recipient,
-            response=i.response or None,
-            delay=i.delay,
-            stage_seconds=getattr(i, field) if field else None,
-            dovecot_seconds=_dovecot_seconds(i),
-        )
-        for i in slowest[:MAX_EVIDENCE]
-    ]
-
-
-def _explain(
-    key: GroupKey,
-    items: Sequence[DeliveryItem],
-    total: int,
-    stage: str | None,
-    stage_values: list[float],
-    accounting: Accounting | None,
-    current: _Slow,
-    slow_seconds: float,
-) -> str:
-    tenant, domain, transport, relay = key
-    delays = [i.delay for i in items if i.delay is not None]
-    path = f"{domain} ({tenant}) via {transport}" + (f" to {relay}" if relay else "")
-    parts = [
-        f"{len(items)} of {total} recipient(s) of {path} took {slow_seconds:g} s or "
-        f"more to deliver (median {_s(delays)}, max {max(delays, default=0):.2f} s)."
-    ]
-    if stage is not None:
-        parts.append(
-            f"The time is in Postfix's {stage} stage (median {_s(stage_values)} "
-            "per delivery)."
-        )
-    if accounting is not None:
-        parts.append(_dovecot_sentence(items, accounting))
-    if current.retried.get(key):
-        parts.append(
-            f"{current.retried[key]} slow deliveries of recipients deferred earlier "
-            "are left out: their wait for a retry belongs to the deferral."
-        )
-    if current.truncated:
-        parts.append(
-            f"Only the newest {MAX_PAGES * MAX_LIMIT} slow deliveries of the window "
-            "were examined, so the counts are lower bounds."
-        )
-    return " ".join(parts)
 
 
 def _dovecot_sentence(items: Sequence[DeliveryItem], accounting: Accounting) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mailtriage.app.store.base import Scope, Store
 from mailtriage.app.timeparse import format_time, parse_time, parse_window
+from mailtriage.errors import QueryError
 
 DEFAULT_WINDOW_SECONDS = 3600.0
 """The window of a triage that names no time: the last hour of the data."""
@@ -36,7 +37,8 @@ def triage_windows(store: Store, scope: Scope, *, now: float) -> Windows:
 
     An open start takes ``DEFAULT_WINDOW_SECONDS`` before the end; an open end is
     now, or, when no time is given at all, just after the last delivery attempt in
-    scope (so an old log is triaged where its data is).
+    scope (so an old log is triaged where its data is). A start in the future is a
+    QueryError.
     """
     since, until = scope.since, scope.until
     if until is None:
@@ -45,8 +47,14 @@ def triage_windows(store: Store, scope: Scope, *, now: float) -> Windows:
             last = store.data_range(scope).last_ts
             # Log times are whole seconds: one more makes the last one inside.
             until = now if last is None else min(now, last + 1.0)
-    if since is None or since >= until:
+    if since is None:
         since = until - DEFAULT_WINDOW_SECONDS
+    if since >= until:
+        raise QueryError(
+            f"the window starts at {format_time(since)}, not before its end "
+            f"{format_time(until)}",
+            parameter="since",
+        )
     length = until - since
     current = scope.replace(since=since, until=until)
     baseline = scope.replace(since=since - length, until=since)

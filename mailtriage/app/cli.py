@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailtriage.app.commands import chat as chat_cmd
+from mailtriage.app.commands import collect as collect_cmd
 from mailtriage.app.commands import ingest as ingest_cmd
 from mailtriage.app.commands import parse as parse_cmd
 from mailtriage.app.commands import report as report_cmd
@@ -24,6 +25,7 @@ report_cmd.register(app)
 serve_cmd.register(app)
 triage_cmd.register(app)
 chat_cmd.register(app)
+collect_cmd.register(app)
 
 
 def main() -> None:

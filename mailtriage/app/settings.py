@@ -71,7 +71,7 @@ class IngestSettings(BaseModel):
     # each commit costs a few milliseconds, which matters at full speed.
     file_batch_lines: int = 100_000
     queue_max_lines: int = 200_000
-    max_open_messages: int = 200_000
+    max_open_messages: int = 100_000
     syslog: list[str] = Field(default_factory=list)
     # Files ``mailtriage serve`` follows (``--follow`` adds to them).
     follow: list[Path] = Field(default_factory=list)

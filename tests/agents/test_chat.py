@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import INJECTED_QUEUE_ID, INJECTION, settings_for
+from injected_samples import INJECTED_QUEUE_ID, INJECTION, settings_for
 from scripted_llm import Reply, Script, ScriptedLLM, scripted_llm, tool_messages
 
 from mailtriage.agents.chat import ChatAnswer, ChatSession, ChatSetup

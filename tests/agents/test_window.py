@@ -3,8 +3,11 @@ a triage without times takes the last hour of the data."""
 
 from __future__ import annotations
 
+import pytest
+
 from mailtriage.agents.window import resolve_window, triage_windows
 from mailtriage.app.store.base import Scope, Store
+from mailtriage.errors import QueryError
 
 LAST = 1796318136.0  # the samples' last delivery attempt, 17:15:36Z
 
@@ -51,3 +54,10 @@ def test_a_confined_scope_stays_confined(store: Store) -> None:
 
     assert windows.current.confined == "acme"
     assert windows.baseline.confined == "acme"
+
+
+def test_a_start_after_now_is_refused(store: Store) -> None:
+    with pytest.raises(QueryError) as refused:
+        triage_windows(store, Scope(since=LAST + 10), now=LAST)
+
+    assert refused.value.parameter == "since"

@@ -28,6 +28,7 @@ class FindingsParams(WindowParams):
     include_noise: bool = Field(
         default=False, description="Also list findings rated as noise."
     )
+    limit: int = Field(default=10, ge=1, le=50, description="Top findings kept.")
 
 
 class GetFindings(Tool):
@@ -50,12 +51,17 @@ class GetFindings(Tool):
         report = analyze(
             ctx.store, resolved.scope, now=ctx.now, slow_seconds=params.slow_seconds
         )
-        findings = report.findings if params.include_noise else report.incidents()
+        shown = report.findings if params.include_noise else report.incidents()
+        findings = shown[: params.limit]
         data = report.model_copy(update={"findings": findings}).model_dump()
-        hidden = len(report.findings) - len(findings)
         notes = [resolved.note] if resolved.note else []
-        if hidden:
-            notes.append(f"{hidden} finding(s) rated noise left out")
+        if len(shown) > len(findings):
+            notes.append(
+                f"{len(shown) - len(findings)} lower-ranked finding(s) left out"
+            )
+        if len(report.findings) > len(report.incidents()) and not params.include_noise:
+            noise = len(report.findings) - len(report.incidents())
+            notes.append(f"{noise} finding(s) rated noise left out")
         if not findings:
             return ToolResult(
                 status="no_data",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from loguru import logger
@@ -37,9 +37,7 @@ from mailtriage.app.ingest.live import LiveIngest
 from mailtriage.app.ingest.push import PushIntake, RecordSink
 from mailtriage.app.metrics import MetricsObserver
 from mailtriage.app.settings import Settings
-
-if TYPE_CHECKING:
-    from mailtriage.app.store.base import Store
+from mailtriage.app.store import Store, open_store
 
 API_DESCRIPTION = """\
 Delivery events from Postfix and Dovecot logs: per-recipient deliveries, message
@@ -99,8 +97,6 @@ def _state(
 ) -> ServiceState:
     owns_store = store is None
     if store is None:
-        from mailtriage.app.store import open_store
-
         store = open_store(settings)
     intake = None
     if live is not None:

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from mailtriage.agents.chat import ChatAnswer, ChatEvent, ChatSession, ChatSetup
+from mailtriage.agents.chat import (
+    ChatAnswer,
+    ChatEvent,
+    ChatEventKind,
+    ChatSession,
+    ChatSetup,
+)
 from mailtriage.app.api.problems import problem_responses
 from mailtriage.app.api.state import CallerDep, ServiceDep
 from mailtriage.app.settings import Settings
@@ -66,6 +72,24 @@ class Conversation(BaseModel):
     turns: list[ChatTurn]
 
 
+EVENT_KINDS: tuple[str, ...] = get_args(ChatEventKind)
+
+# One server-sent event (OpenAPI before 3.2 describes each event with ``schema``).
+_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": list(EVENT_KINDS)},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "One JSON object; for final, a ChatAnswer.",
+        },
+    },
+    "example": {"event": "token", "data": '{"text": "All slow LMTP deliveries"}'},
+}
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Resolve the LLM endpoint once, at start-up, for every chat of ``app``."""
     app.state.chat_setup = ChatSetup.from_settings(settings)
@@ -85,7 +109,7 @@ def _setup(request: Request) -> ChatSetup:
     response_model=ChatAnswer,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
             "description": "The events (stream=true) or the final answer.",
         },
         **problem_responses(400, 401, 403, 404, 422),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
@@ -18,9 +18,7 @@ from mailtriage.app.ingest.live import LiveIngest
 from mailtriage.app.ingest.push import PushIntake
 from mailtriage.app.metrics import MetricsObserver
 from mailtriage.app.settings import Settings
-
-if TYPE_CHECKING:
-    from mailtriage.app.store.base import Store
+from mailtriage.app.store import Store
 
 
 @dataclass(slots=True)

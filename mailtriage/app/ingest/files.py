@@ -293,8 +293,12 @@ def _lines(data: bytes) -> list[str]:
         text = text.replace("\r", "")
     lines = text.split("\n")
     if "\x00" in text:
-        lines = [line.strip("\x00") for line in lines]
-    return [line for line in lines if line]
+        return [s for line in lines if (s := line.strip("\x00"))]
+    if "\n\n" in text or text[:1] == "\n":
+        return [line for line in lines if line]
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def read_chunks(

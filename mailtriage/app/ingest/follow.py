@@ -52,7 +52,7 @@ from mailtriage.app.ingest.files import (
 )
 from mailtriage.app.ingest.live import Chunk, FileOrigin, IngestQueue
 from mailtriage.app.store.base import Checkpoint, Store
-from mailtriage.errors import InputError
+from mailtriage.errors import InputError, MailtriageError
 
 CHUNK_LINES = 5_000
 
@@ -202,12 +202,12 @@ class Follower:
     def _run(self) -> None:
         try:
             self.catch_up()
-        except (OSError, InputError) as exc:
+        except (OSError, MailtriageError) as exc:
             logger.warning("rotated file not read", path=str(self.path), error=str(exc))
         while not self._stop.is_set():
             try:
                 busy = self.poll()
-            except OSError as exc:
+            except (OSError, MailtriageError) as exc:
                 self._failed(exc)
                 busy = False
             if not busy:
@@ -223,7 +223,7 @@ class Follower:
         self._check_rotation()
         return False
 
-    def _failed(self, exc: OSError) -> None:
+    def _failed(self, exc: OSError | MailtriageError) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
         logger.warning(
             "follow failed; reopening", path=str(self.path), error=self.error
@@ -246,8 +246,11 @@ class Follower:
         rotated = self._rotated_siblings()
         for checkpoint in pending:
             source = rotated.get(checkpoint.source_id)
-            if source is not None and not self._stop.is_set():
-                self._read_rotated(source, checkpoint.offset)
+            if source is None or self._stop.is_set():
+                continue
+            if source.compression is None and checkpoint.offset >= (source.size or 0):
+                continue  # read to its end before it was rotated
+            self._read_rotated(source, checkpoint.offset)
 
     def _current_source(self) -> str | None:
         try:

@@ -38,6 +38,7 @@ is part of the committed state: a database first ingested with N partitions keep
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -46,7 +47,8 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -81,6 +83,23 @@ _MONTHS = frozenset(
     "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()  # noqa: SIM905
 )
 WORKER_POLL_SECONDS = 0.5
+
+
+@contextmanager
+def fewer_collections(threshold: int = 50_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while ingesting.
+
+    Parsing allocates a few objects per line and keeps many of them (open
+    messages, rows waiting for their commit); with CPython's default threshold of
+    700 allocations the collector runs every hundred lines or so and costs a
+    fifth of the parsing time. Reference counting frees everything else as usual.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(threshold, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def ingest_tz(settings: Settings) -> tzinfo:
@@ -697,6 +716,18 @@ def ingest_files(
 ) -> IngestResult:
     """Ingest files (and ``-`` for ``stdin``) into ``store``, resuming each from
     its checkpoint; see the module docstring for partitions and workers."""
+    with fewer_collections():
+        return _ingest_files(store, settings, paths, workers, stdin, progress)
+
+
+def _ingest_files(
+    store: Store,
+    settings: Settings,
+    paths: Sequence[str],
+    workers: int,
+    stdin: BinaryIO | None,
+    progress: ProgressHook | None,
+) -> IngestResult:
     started = time.perf_counter()
     result = IngestResult()
     plan, stdin_stream = _plan(store, settings, paths, stdin, result)
@@ -835,6 +866,7 @@ def _worker(job: _Job, out: Any) -> None:
     """A worker process: parse and assemble the owned partitions of every file,
     sending a segment every ``segment_lines`` lines and at each file's end."""
     try:
+        gc.set_threshold(50_000, *gc.get_threshold()[1:])
         settings = Settings.model_validate(
             {
                 "tenants": job.tenants,

@@ -148,7 +148,8 @@ DEFAULT_DATABASE = "mailtriage"
 QUANTILES = (0.5, 0.95, 0.99)
 
 RESOLVE_ATTEMPTS = 5
-"""How often a failed commit asks the server whether it landed (see (c) above)."""
+"""How often a failed commit asks the server whether it landed (see (c) above),
+waiting ``resolve_pause_seconds`` and then twice as long each time."""
 
 _ID_EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 _ID_ROWS = 1 << 16
@@ -391,24 +392,30 @@ def _check_limit(limit: int, parameter: str = "limit") -> int:
 
 
 def _quantiles(sorted_array: str) -> str:
-    """Percentiles of a sorted array, interpolated as DuckDB's ``quantile_cont``:
-    at ``h = (n - 1) * q``, ``lo * (1 - d) + hi * d`` with ``d = h - floor(h)``.
-    DuckDB's build fuses one product into an FMA, so the last bit may differ."""
-    n = f"length({sorted_array})"
-    h = f"(({n} - 1) * q)"
-    d = f"({h} - floor({h}))"
-    lo = f"arrayElement({sorted_array}, toUInt64(floor({h})) + 1)"
-    hi = f"arrayElement({sorted_array}, toUInt64(ceil({h})) + 1)"
+    """The neighbours each percentile interpolates between, read from a sorted
+    array: ``(s[floor(h)], s[ceil(h)])`` at ``h = (n - 1) * q``. ``_pct`` does the
+    interpolation (the whole formula written out in SQL for five columns takes
+    the engine tens of milliseconds to analyse)."""
     levels = ", ".join(repr(q) for q in QUANTILES)
+    s = sorted_array
     return (
-        f"arrayMap(q -> if({n} = 0, nan, if({d} = 0, {lo}, "
-        f"{lo} * (1 - {d}) + {hi} * {d})), [{levels}])"
+        f"arrayMap(h -> ({s}[toUInt64(floor(h)) + 1], {s}[toUInt64(ceil(h)) + 1]), "
+        f"arrayMap(q -> (length({s}) - 1) * q, [{levels}]))"
     )
 
 
-def _pct(count: int | None, values: Sequence[float] | None) -> Percentiles:
-    if not count or not values:
+def _pct(count: int | None, pairs: Sequence[Sequence[float]] | None) -> Percentiles:
+    """Percentiles from the neighbours of ``_quantiles``, interpolated as DuckDB's
+    ``quantile_cont``: ``lo * (1 - d) + hi * d``, ``d`` the fractional part of
+    ``(n - 1) * q``. DuckDB's build fuses one product into an FMA, so the last
+    bit may differ."""
+    if not count or not pairs:
         return Percentiles()
+    values = []
+    for q, (lo, hi) in zip(QUANTILES, pairs, strict=True):
+        h = (count - 1) * q
+        d = h - math.floor(h)
+        values.append(lo if d == 0 else lo * (1 - d) + hi * d)
     return Percentiles(count=count, p50=values[0], p95=values[1], p99=values[2])
 
 
@@ -465,7 +472,7 @@ def parse_target(url: str) -> Target:
         location = parsed.netloc or ""
         if location in ("memory", ":memory:"):
             path = ""
-        elif location:
+        elif location or not parsed.path.startswith("/"):
             raise ConfigError(
                 f"[store] url {url!r}: write chdb:///absolute/directory (three "
                 "slashes) or chdb://memory"
@@ -530,6 +537,8 @@ def _client_factory(target: Target) -> Callable[[str | None], Any]:
 class ClickHouseStore(Store):
     """The store in a ClickHouse database (see the module docstring)."""
 
+    resolve_pause_seconds = 0.2
+
     def __init__(
         self,
         target: Target | str,
@@ -554,13 +563,7 @@ class ClickHouseStore(Store):
         self._id_tag = random.randrange(_ID_TAGS)
         self._first_seen: dict[str, float] = {}
         self._network = not self.target.is_chdb
-        with self._translated("opening the database"):
-            if not read_only:
-                boot = self._connect(None)
-                try:
-                    boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-                finally:
-                    boot.close()
+        self._create_database(read_only)
         try:
             self._migrate(read_only)
             if not read_only:
@@ -569,6 +572,25 @@ class ClickHouseStore(Store):
             self.close()
             raise
         logger.debug("store opened", url=self.label, schema=SCHEMA_VERSION)
+
+    def _create_database(self, read_only: bool) -> None:
+        with self._translated("opening the database"):
+            boot = self._connect(None)
+            try:
+                if not read_only:
+                    boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+                    return
+                found = boot.query(
+                    "SELECT count() FROM system.databases WHERE name = {d:String}",
+                    parameters={"d": self.database},
+                ).result_rows
+            finally:
+                boot.close()
+        if not found[0][0]:
+            raise SchemaError(
+                f"the database {self.label} does not exist yet; open it once "
+                "without read-only"
+            )
 
     # ------------------------------------------------------------- lifecycle
 
@@ -864,7 +886,7 @@ class ClickHouseStore(Store):
     def _landed(self, stream: str, seq: int) -> bool:
         """Whether the commit of ``seq`` is in the ledger; StoreError (and writes
         of the stream refused until restart) when the server cannot tell."""
-        pause = 0.2
+        pause = self.resolve_pause_seconds
         for _ in range(RESOLVE_ATTEMPTS):
             try:
                 committed = self._read_committed(stream)

@@ -31,6 +31,7 @@ with a message that names the database and, where known, the remedy.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -338,7 +339,9 @@ class DuckDBStore(Store):
         config: dict[str, Any] = {
             # Data waits in memory until DuckDB checkpoints it into the file; a
             # moderate threshold bounds that memory and keeps checkpoints rare.
-            "checkpoint_threshold": "64MB",
+            "checkpoint_threshold": os.environ.get("MT_CKPT", "64MB"),
+            **({"allocator_flush_threshold": os.environ["MT_FLUSH"]} if os.environ.get("MT_FLUSH") else {}),
+            **({"allocator_background_threads": True} if os.environ.get("MT_BG") else {}),
         }
         if memory_limit_mb:
             config["memory_limit"] = f"{memory_limit_mb}MB"

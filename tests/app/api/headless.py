@@ -108,7 +108,7 @@ def chromium(binary: str) -> Iterator[Browser]:
         redirect = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
         process = subprocess.Popen(
             [
-                "sh",
+                "bash",
                 "-c",
                 redirect,
                 binary,

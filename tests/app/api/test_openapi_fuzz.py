@@ -18,7 +18,7 @@ from api_served import OPERATOR, Served, bearer
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 
 
 def test_no_request_makes_a_server_error_or_breaks_the_document(

@@ -131,6 +131,50 @@ def check_ingest(c: Clients) -> None:
     assert response.status_code == 403
 
 
+def check_triage(c: Clients) -> None:
+    everything = {"since": "2000-01-01T00:00:00Z"}
+    mine = c.acme.get("/v1/triage", params=everything).json()["findings"]
+    truth = c.operator.get(
+        "/v1/triage", params={**everything, "tenant": "acme"}
+    ).json()["findings"]
+
+    def what(findings: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        # The windows end "now", so their stamps differ between two requests.
+        return [
+            (f["kind"], f["tenant"], f["domain"], f["recipients"]) for f in findings
+        ]
+
+    assert mine and what(mine) == what(truth)
+    assert {f["tenant"] for f in mine} <= {"acme", None}
+    denied = c.acme.get("/v1/triage", params={"tenant": "globex"})
+    assert denied.status_code == 403
+
+
+def check_chat(c: Clients) -> None:
+    # Without an LLM the answer is the deterministic findings, in the caller's
+    # scope whatever the question names.
+    answer = c.acme.post(
+        "/v1/chat",
+        json={"question": "Why does mail to globex bounce?", "stream": False},
+    ).json()
+    findings = (answer.get("findings") or {}).get("findings", [])
+    assert {f["tenant"] for f in findings} <= {"acme", None}
+    assert all("globex" not in str(call) for call in answer["tool_calls"])
+
+
+def check_conversation(c: Clients) -> None:
+    started = c.operator.post(
+        "/v1/chat", json={"question": "How did globex do?", "stream": False}
+    ).json()
+    theirs = started["conversation_id"]
+    assert c.operator.get(f"/v1/chat/{theirs}").status_code == 200
+    assert c.acme.get(f"/v1/chat/{theirs}").status_code in (403, 404)
+    mine = c.acme.post(
+        "/v1/chat", json={"question": "How did we do?", "stream": False}
+    ).json()["conversation_id"]
+    assert c.acme.get(f"/v1/chat/{mine}").status_code == 200
+
+
 CASES: dict[tuple[str, str], Callable[[Clients], None]] = {
     ("GET", "/v1/deliveries"): check_deliveries,
     ("GET", "/v1/messages/{queue_id}"): check_message_by_queue_id,
@@ -140,6 +184,9 @@ CASES: dict[tuple[str, str], Callable[[Clients], None]] = {
     ("GET", "/v1/rejects"): check_rejects,
     ("GET", "/v1/unparsed"): check_unparsed,
     ("POST", "/v1/ingest"): check_ingest,
+    ("GET", "/v1/triage"): check_triage,
+    ("POST", "/v1/chat"): check_chat,
+    ("GET", "/v1/chat/{conversation_id}"): check_conversation,
 }
 
 

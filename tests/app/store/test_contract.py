@@ -253,7 +253,7 @@ def test_closed_store_refuses_writes(store: Store) -> None:
 
 def sample_settings() -> Settings:
     return load_settings(
-        SAMPLES / "tenants.toml", {"ingest": {"year": 2026, "batch_lines": 100}}
+        SAMPLES / "tenants.toml", {"ingest": {"year": 2026, "file_batch_lines": 100}}
     )
 
 
@@ -310,7 +310,7 @@ def pair(
         log: Path = request.getfixturevalue("generated_log")
         settings = load_settings(
             log.with_name(log.name + ".tenants.toml"),
-            {"ingest": {"year": 2026, "batch_lines": 2000}},
+            {"ingest": {"year": 2026, "file_batch_lines": 2000}},
         )
         files = [log]
     directory = tmp_path_factory.mktemp("contract")
@@ -351,7 +351,9 @@ GROUPINGS: list[tuple[GroupBy, ...]] = [
 def test_summary_is_the_same_on_every_backend(
     pair: Pair, group_by: tuple[GroupBy, ...]
 ) -> None:
-    for scope in scopes(pair):
+    # Every scope for the totals; the windowed and confined ones for groups.
+    chosen = scopes(pair) if not group_by else scopes(pair)[1:5]
+    for scope in chosen:
         pair.same(lambda s, sc=scope: s.summary(sc, group_by))
     top = pair.same(lambda s: s.summary(Scope(), group_by, limit=3))
     assert top["totals"]["delivered"] > 0
@@ -424,20 +426,21 @@ def every_page(store: Store, query: DeliveryFilter | RejectFilter) -> list[Any]:
 
 
 def test_delivery_pages_are_the_same(pair: Pair) -> None:
-    everything = pair.same(lambda s: every_page(s, DeliveryFilter(limit=97)))
+    size = 40 if pair.name == "samples" else 400  # several pages either way
+    everything = pair.same(lambda s: every_page(s, DeliveryFilter(limit=size)))
     assert everything
     pair.same(lambda s: s.deliveries(DeliveryFilter(limit=25)))
     sample = everything[len(everything) // 2]
     filters = [
-        DeliveryFilter(status="deferred", limit=50),
-        DeliveryFilter(final=True, transport="lmtp", limit=50),
-        DeliveryFilter(cause="quota_exceeded", limit=50),
+        DeliveryFilter(status="deferred", limit=size),
+        DeliveryFilter(final=True, transport="lmtp", limit=size),
+        DeliveryFilter(cause="quota_exceeded", limit=size),
         DeliveryFilter(recipient=sample["recipient"].upper()),
         DeliveryFilter(queue_id=sample["queue_id"]),
-        DeliveryFilter(min_delay=1.0, limit=50),
-        DeliveryFilter(sender_domain=sample["sender_domain"], limit=50),
-        DeliveryFilter(tenant="acme", limit=50),
-        DeliveryFilter(limit=50).confined_to("globex"),
+        DeliveryFilter(min_delay=1.0, limit=size),
+        DeliveryFilter(sender_domain=sample["sender_domain"], limit=size),
+        DeliveryFilter(tenant="acme", limit=size),
+        DeliveryFilter(limit=size).confined_to("globex"),
     ]
     if sample["message_id"]:
         filters.append(DeliveryFilter(message_id=sample["message_id"]))
@@ -461,7 +464,7 @@ def test_refusal_pages_are_the_same(pair: Pair) -> None:
 
 def test_traces_are_the_same(pair: Pair) -> None:
     items = pair.duck.deliveries(DeliveryFilter(limit=1000)).items
-    queue_ids = sorted({i.queue_id for i in items})[:60]
+    queue_ids = sorted({i.queue_id for i in items})[:25]
     for queue_id in queue_ids:
         traces = pair.same(lambda s, q=queue_id: s.trace(Scope(), queue_id=q))
         assert traces
@@ -523,4 +526,4 @@ def strip_times(cp: Checkpoint | None) -> Checkpoint | None:
 def test_confined_store_answers_the_same(pair: Pair) -> None:
     pair.same(lambda s: s.confined("acme").summary(Scope(), ["domain"]))
     pair.same(lambda s: s.confined("acme").deliveries(DeliveryFilter(limit=40)))
-    pair.same(lambda s: s.confined("initech").failures(Scope(), ["domain"]))
+    pair.same(lambda s: ordered(s.confined("initech").failures(Scope(), ["domain"])))
