@@ -45,12 +45,21 @@ from mailtriage.app.settings import load_settings
 from mailtriage.app.store.clickhouse import ClickHouseStore
 log, url, tenants, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = load_settings(Path(tenants), {"ingest": {"year": 2026}})
-store = ClickHouseStore(url)
+class Timed(ClickHouseStore):
+    writing = 0.0
+    def write(self, *args, **kwargs):
+        started = time.perf_counter()
+        super().write(*args, **kwargs)
+        Timed.writing += time.perf_counter() - started
+store = Timed(url)
 started = time.perf_counter()
 result = ingest_files(store, settings, [log], workers=workers)
 seconds = time.perf_counter() - started
+from mailtriage.app.store.base import Scope
+rows = store.data_range(Scope())
 store.close()
 print(json.dumps({"lines": result.lines, "seconds": seconds, "workers": result.workers,
+    "write_seconds": Timed.writing, "attempts": rows.attempts,
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -236,7 +245,9 @@ def main() -> None:
         print(
             f"ingest into ClickHouse (chdb), {run['workers']} worker(s): "
             f"{run['lines']:,} lines in {run['seconds']:.1f} s = "
-            f"{run['lines_per_second']:,.0f} lines/s, peak RSS {run['rss_mb']:.0f} MB"
+            f"{run['lines_per_second']:,.0f} lines/s; of which writing "
+            f"{run['attempts']:,} attempts and the other rows took "
+            f"{run['write_seconds']:.1f} s; peak RSS {run['rss_mb']:.0f} MB"
         )
     scale = report["scale"]
     print(

@@ -54,8 +54,11 @@ class StoreSettings(BaseModel):
     db: Path = Path("mailtriage.duckdb")
     url: str | None = None
     retention_days: int | None = None
-    # DuckDB's buffer memory; the process needs about 100 MB more for Python.
+    # DuckDB's buffer memory; the process needs about 150 MB more for Python.
     memory_limit_mb: int = 256
+    # The same for ``mailtriage ingest``, which only writes: a cache of the file
+    # does not help it, and a small one keeps a whole ingest under 300 MB.
+    ingest_memory_limit_mb: int = 64
 
 
 class IngestSettings(BaseModel):
@@ -67,9 +70,9 @@ class IngestSettings(BaseModel):
     follow_poll_seconds: float = 0.5
     batch_lines: int = 20_000
     batch_seconds: float = 1.0
-    # ``mailtriage ingest`` commits every this many lines (or batch_seconds):
-    # each commit costs a few milliseconds, which matters at full speed.
-    file_batch_lines: int = 100_000
+    # ``mailtriage ingest`` commits every this many lines (or batch_seconds);
+    # larger batches commit less often but hold more rows in memory.
+    file_batch_lines: int = 20_000
     queue_max_lines: int = 200_000
     max_open_messages: int = 100_000
     syslog: list[str] = Field(default_factory=list)

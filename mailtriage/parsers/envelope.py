@@ -121,12 +121,14 @@ class EnvelopeParser:
         self._year = year
         self._hour_base: dict[tuple[int, int, int, int], float] = {}
         self._hour_cache_born = time.time()
-        self._stamps: dict[str, float] = {}
+        # The caches below are public so that LineParser's fast path (which inlines
+        # ``parse``'s own) can read them; only this class writes them.
+        self.stamps: dict[str, float] = {}
         self._iso_key = ""
         self._iso_zone = ""
         self._iso_ts = 0.0
-        self._tags: dict[str, tuple[str, int | None]] = {}
-        self._hosts: dict[str, str] = {}
+        self.tags: dict[str, tuple[str, int | None]] = {}
+        self.hosts: dict[str, str] = {}
         self._by_first: dict[str, Callable[[str], Envelope | None]] = {}
         for initial in "JFMASOND":
             self._by_first[initial] = self._bsd
@@ -143,13 +145,13 @@ class EnvelopeParser:
             # The common case inlined: a syslog stamp, host and tag seen before.
             # "Dec  3 16:00:56 h t: m" splits into 7 parts, "Dec 03 ..." into 6.
             end = 14 if line[5:6] == " " else 15
-            ts = self._stamps.get(line[:end])
+            ts = self.stamps.get(line[:end])
             if ts is not None and line[end : end + 1] == " ":
                 last = 6 if line[4] == " " else 5
                 parts = line.split(" ", last)
                 if len(parts) > last:
-                    host = self._hosts.get(parts[last - 2])
-                    program_pid = self._tags.get(parts[last - 1])
+                    host = self.hosts.get(parts[last - 2])
+                    program_pid = self.tags.get(parts[last - 1])
                     message = parts[last]
                     if host and program_pid and message[:4] != "[ID ":
                         return Envelope(
@@ -166,7 +168,7 @@ class EnvelopeParser:
         # "Dec 3 16:00:56" (unpadded) is one character shorter than the other two.
         end = 14 if line[5:6] == " " else 15
         stamp = line[:end]
-        ts = self._stamps.get(stamp)
+        ts = self.stamps.get(stamp)
         if ts is None:
             ts = self._bsd_seconds(stamp)
             if ts is None:
@@ -285,7 +287,7 @@ class EnvelopeParser:
             return self._hostless(line, start, host, ts)
         if len(parts) < 2 or not host:
             return None
-        program_pid = self._tags.get(parts[1]) or self._tag(parts[1])
+        program_pid = self.tags.get(parts[1]) or self._tag(parts[1])
         if program_pid is None:
             return None
         message = parts[2] if len(parts) == 3 else ""
@@ -293,7 +295,7 @@ class EnvelopeParser:
             close = message.find("] ")
             if close > 0:
                 message = message[close + 2 :]
-        interned = self._hosts.get(host) or self._host(host)
+        interned = self.hosts.get(host) or self._host(host)
         return Envelope(ts, interned, program_pid[0], program_pid[1], message)
 
     def _hostless(
@@ -302,7 +304,7 @@ class EnvelopeParser:
         # Dovecot's log_path prefix ("imap-login:", "lmtp(bob)<12><sid>:") stays in
         # the message; a real tag ("postfix/smtpd[12]:") is read as the program.
         if first[-2:] == "]:" or ("/" in first and "(" not in first):
-            program_pid = self._tags.get(first) or self._tag(first)
+            program_pid = self.tags.get(first) or self._tag(first)
             if program_pid is not None:
                 message = line[start + len(first) + 1 :]
                 return Envelope(ts, "", program_pid[0], program_pid[1], message)
@@ -322,24 +324,24 @@ class EnvelopeParser:
             name = name[:bracket]
         if not name:
             return None
-        if len(self._tags) > _CACHE_LIMIT:
-            self._tags.clear()
-        result = self._tags[tag] = (name, pid)
+        if len(self.tags) > _CACHE_LIMIT:
+            self.tags.clear()
+        result = self.tags[tag] = (name, pid)
         return result
 
     def _remember_stamp(self, stamp: str, ts: float) -> None:
-        if len(self._stamps) > _CACHE_LIMIT:
-            self._stamps.clear()
-        self._stamps[stamp] = ts
+        if len(self.stamps) > _CACHE_LIMIT:
+            self.stamps.clear()
+        self.stamps[stamp] = ts
 
     def _host(self, host: str) -> str:
         """The shared copy of a host name. Names ending in a colon are not cached:
         the fast path in ``parse`` takes a cached first token as a host."""
         if not host or host[-1] == ":":
             return host
-        if len(self._hosts) > _CACHE_LIMIT:
-            self._hosts.clear()
-        return self._hosts.setdefault(host, host)
+        if len(self.hosts) > _CACHE_LIMIT:
+            self.hosts.clear()
+        return self.hosts.setdefault(host, host)
 
     def _skip_bsd_stamp(self, line: str, start: int) -> int:
         end = start + (14 if line[start + 5 : start + 6] == " " else 15)
@@ -370,7 +372,7 @@ class EnvelopeParser:
         if self._reference is None and time.time() - self._hour_cache_born > 3600:
             # Following a live log: "now" moves, so inferred years may change.
             self._hour_base.clear()
-            self._stamps.clear()
+            self.stamps.clear()
             self._hour_cache_born = time.time()
         key = (0, month, day, hour)
         base = self._hour_base.get(key)

@@ -13,7 +13,7 @@ from functools import partial
 
 from mailtriage.parsers.dovecot import parse_dovecot
 from mailtriage.parsers.envelope import EnvelopeParser
-from mailtriage.parsers.postfix import parse_postfix
+from mailtriage.parsers.postfix import postfix_reader
 from mailtriage.parsers.records import Envelope, Record, Unparsed
 from mailtriage.parsers.shapes import mask
 
@@ -78,6 +78,9 @@ POSTFIX_DAEMONS = frozenset(
 )
 
 _OTHER, _POSTFIX, _DOVECOT = 0, 1, 2
+_MONTH_INITIALS = "JFMASOND"
+# The tag cache of the fast path is cleared past this many tags (one per pid).
+_TAGGED_LIMIT = 50_000
 # Dovecot 1.x logged LDA deliveries under the ident "deliver(user)", and its auth
 # process as "dovecot-auth".
 _DOVECOT_IDENTS = ("dovecot-", "deliver(", "lda(")
@@ -125,16 +128,50 @@ class LineParser:
         reference_ts: float | None = None,
         year: int | None = None,
     ) -> None:
-        self._envelope = EnvelopeParser(
-            tz=tz, reference_ts=reference_ts, year=year
-        ).parse
+        envelope = EnvelopeParser(tz=tz, reference_ts=reference_ts, year=year)
+        self._envelope = envelope.parse
+        # The envelope parser's caches, read in place by the fast path of ``parse``
+        # (its own fast path, inlined): stamps and hosts seen before.
+        self._stamps = envelope.stamps
+        self._hosts = envelope.hosts
+        self._tags = envelope.tags
         self._readers: dict[str, Callable[[str], Record]] = {}
+        # tag ("postfix/smtpd[6079]:") -> (program, pid, reader of its messages)
+        self._tagged: dict[str, tuple[str, int | None, Callable[[str], Record]]] = {}
 
     def parse(self, raw: str) -> tuple[Envelope | None, Record]:
         """The envelope and record of one line. Envelope None means the record is
         ``Unparsed(reason="envelope")``."""
+        # The common case first: a syslog stamp, host and tag seen before. This is
+        # EnvelopeParser.parse's own fast path with the reader lookup folded in,
+        # applied before the line terminator is cut (it stays on the message only).
+        if raw[:1] in _MONTH_INITIALS and len(raw) <= MAX_LINE_CHARS:
+            end = 14 if raw[5:6] == " " else 15
+            ts = self._stamps.get(raw[:end])
+            if ts is not None and raw[end : end + 1] == " ":
+                last = 6 if raw[4] == " " else 5
+                parts = raw.split(" ", last)
+                if len(parts) > last:
+                    tagged = self._tagged.get(parts[last - 1]) or self._tag_reader(
+                        parts[last - 1]
+                    )
+                    host = self._hosts.get(parts[last - 2])
+                    message = parts[last]
+                    if tagged is not None and host and message[:4] != "[ID ":
+                        if message[-1:] == "\n":
+                            message = _unterminated(message)
+                        env = Envelope(ts, host, tagged[0], tagged[1], message)
+                        try:
+                            return env, tagged[2](message)
+                        except Exception:  # as in _parse, below
+                            text = _unterminated(raw) if raw[-1:] == "\n" else raw
+                            return env, Unparsed("error", mask(message), text)
+        return self._parse(raw)
+
+    def _parse(self, raw: str) -> tuple[Envelope | None, Record]:
+        """``parse`` for every line its fast path does not take."""
         if raw[-1:] == "\n":
-            raw = raw[:-2] if raw[-2:] == "\r\n" else raw[:-1]
+            raw = _unterminated(raw)
         if len(raw) > MAX_LINE_CHARS:
             raw = raw[:MAX_LINE_CHARS]
         try:
@@ -158,11 +195,26 @@ class LineParser:
         except Exception:  # counted as reason "error", so parser bugs stay visible
             return Unparsed(reason="error", shape=mask(message), text=message)
 
+    def _tag_reader(
+        self, tag: str
+    ) -> tuple[str, int | None, Callable[[str], Record]] | None:
+        """Program, pid and reader of a tag the envelope parser has cached; None for
+        any other token (``parse`` then takes the slow path, which caches it)."""
+        program_pid = self._tags.get(tag)
+        if program_pid is None:
+            return None
+        program, pid = program_pid
+        read = self._readers.get(program) or self._reader(program)
+        if len(self._tagged) > _TAGGED_LIMIT:
+            self._tagged.clear()
+        tagged = self._tagged[tag] = (program, pid, read)
+        return tagged
+
     def _reader(self, program: str) -> Callable[[str], Record]:
         """The function that reads messages of ``program``, cached per program."""
         family, service = family_of(program)
         if family == _POSTFIX:
-            read: Callable[[str], Record] = partial(parse_postfix, service)
+            read: Callable[[str], Record] = postfix_reader(service)
         elif family == _DOVECOT:
             read = partial(parse_dovecot, program)
         else:
@@ -171,6 +223,12 @@ class LineParser:
             self._readers.clear()
         self._readers[program] = read
         return read
+
+
+def _unterminated(line: str) -> str:
+    """``line`` without its terminator (``\\n`` or ``\\r\\n``); the caller checked
+    that it ends in ``\\n``."""
+    return line[:-2] if line[-2:] == "\r\n" else line[:-1]
 
 
 def _not_read(message: str) -> Record:

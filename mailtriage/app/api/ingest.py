@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from mailtriage.app.api.problems import problem_responses
 from mailtriage.app.api.state import CallerDep, ServiceDep
+from mailtriage.app.ingest.collect import BATCH_MEDIA_TYPE, batch_push
 from mailtriage.app.ingest.push import (
     MAX_BODY_BYTES,
     PushBody,
@@ -70,6 +72,11 @@ class IngestAccepted(BaseModel):
                     "schema": {"type": "string"},
                     "example": _NDJSON_EXAMPLE,
                 },
+                BATCH_MEDIA_TYPE: {
+                    "schema": {"type": "object"},
+                    "description": "One batch of assembled rows from "
+                    "`mailtriage collect` (written once per collector and number).",
+                },
             },
         }
     },
@@ -102,7 +109,9 @@ async def push_lines(
     body = _parse(await _read_body(request), request, host)
     loop = asyncio.get_running_loop()
     committed: asyncio.Future[None] = loop.create_future()
-    result = state.intake.accept(body, on_commit=_resolver(loop, committed))
+    accept = partial(state.intake.accept, body, on_commit=_resolver(loop, committed))
+    # Records are written to the store before the answer: off the event loop.
+    result = await asyncio.to_thread(accept) if body.records else accept()
     done = False
     if wait and result.lines:
         done = await _committed_within(committed, COMMIT_WAIT_SECONDS)
@@ -148,6 +157,8 @@ def _parse(data: bytes, request: Request, host: str | None) -> PushBody:
     media = request.headers.get("content-type", "text/plain").split(";")[0].strip()
     if media in NDJSON_TYPES:
         return parse_ndjson(data, host)
+    if media == BATCH_MEDIA_TYPE:  # rows from a collector (``ingest.collect``)
+        return batch_push(data)
     if media.startswith("text/") or not media:
         return parse_text(data, host)
     raise QueryError(

@@ -1,15 +1,17 @@
 """``mailtriage collect``: the collector that runs on each mail host.
 
     mailtriage collect --follow FILE... --to URL [--spool DIR] [--host NAME]
-                       [--config FILE] [--token TOKEN]
+                       [--config FILE] [--token TOKEN] [--metrics HOST:PORT]
 
 Follows the host's log files, parses and assembles them here, and ships the rows
 to ``--to``: a central ``mailtriage serve`` (``http://host:port``, record form of
 ``POST /v1/ingest``; ``--token`` or ``MAILTRIAGE_COLLECT_TOKEN`` when it has
 tokens) or a store (``clickhouse://user:password@host:8123/db``, ``chdb:///dir``).
 Batches wait in the spool directory until acknowledged
-(``mailtriage.app.ingest.collect``). SIGTERM or SIGINT stops it after committing
-what was read and shipping what the destination takes within a few seconds.
+(``mailtriage.app.ingest.collect``). ``--metrics`` serves the same Prometheus
+metrics as ``mailtriage serve`` for what this host logged. SIGTERM or SIGINT
+stops it after committing what was read and shipping what the destination takes
+within a few seconds.
 Exit status 0; 2 for a wrong setting or an unusable spool.
 """
 
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[
             Path | None,
-            typer.Option("--config", help="A TOML settings file ([tenants.*])."),
+            typer.Option("--config", help="A TOML settings file with the tenants."),
         ] = None,
         token: Annotated[
             str | None,
@@ -77,6 +79,12 @@ def register(app: typer.Typer) -> None:
                 "--token",
                 envvar="MAILTRIAGE_COLLECT_TOKEN",
                 help="Bearer token for the central service.",
+            ),
+        ] = None,
+        metrics: Annotated[
+            str | None,
+            typer.Option(
+                "--metrics", help="Serve Prometheus metrics at HOST:PORT/metrics."
             ),
         ] = None,
     ) -> None:
@@ -93,6 +101,7 @@ def register(app: typer.Typer) -> None:
                 destination_for(to, settings, token),
                 spool_dir=spool,
                 host=host or default_host(),
+                metrics=metrics,
             )
             asyncio.run(_run(collector))
         except MailtriageError as exc:

@@ -103,7 +103,7 @@ def _run(
     from mailtriage.app.store import open_store
 
     bar = _Bar() if show_progress else None
-    with open_store(settings) as store:
+    with open_store(settings, ingest=True) as store:
         if bar is None:
             return ingest_files(
                 store, settings, files, workers=workers, stdin=sys.stdin.buffer

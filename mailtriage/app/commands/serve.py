@@ -29,6 +29,7 @@ from loguru import logger
 
 from mailtriage.app.api.app import create_app
 from mailtriage.app.api.auth import TokenBook, check_bind_address
+from mailtriage.app.ingest.collect import BatchReceiver
 from mailtriage.app.ingest.follow import Follower, StoreFileSources
 from mailtriage.app.ingest.live import Chunk, CommitHook, LiveIngest
 from mailtriage.app.ingest.pipeline import IngestPipeline
@@ -95,7 +96,9 @@ def build_service(settings: Settings, store: Store | None = None) -> Service:
                 address, live.queue, on_drop=_drop_counter(metrics, address.transport)
             )
         )
-    app = create_app(settings, store, live=live, metrics=metrics)
+    app = create_app(
+        settings, store, live=live, metrics=metrics, records=BatchReceiver(store)
+    )
     return Service(app=app, store=store, live=live, metrics=metrics)
 
 

@@ -49,6 +49,7 @@ import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,8 +58,10 @@ from loguru import logger
 
 from mailtriage.app.ingest.files import source_id_for
 from mailtriage.app.ingest.follow import Follower
-from mailtriage.app.ingest.live import CommitHook, LiveIngest
+from mailtriage.app.ingest.live import Chunk, CommitHook, LiveIngest
 from mailtriage.app.ingest.pipeline import IngestPipeline
+from mailtriage.app.ingest.push import PushBody
+from mailtriage.app.metrics import MetricsObserver
 from mailtriage.app.settings import Settings
 from mailtriage.app.store.base import Checkpoint, Store
 from mailtriage.app.store.columns import ROW_TYPES, SCHEMAS, ColumnBatch, to_columns
@@ -689,7 +692,7 @@ class Collector:
         *,
         spool_dir: Path,
         host: str,
-        on_commit: CommitHook | None = None,
+        metrics: str | None = None,
     ) -> None:
         self.spool = Spool(spool_dir, host)
         try:
@@ -703,8 +706,14 @@ class Collector:
             queue_max_lines=ingest.queue_max_lines,
             batch_lines=min(ingest.batch_lines, COLLECT_BATCH_LINES),
             batch_seconds=ingest.batch_seconds,
-            on_commit=on_commit,
         )
+        self.metrics: MetricsEndpoint | None = None
+        if metrics is not None:
+            observer = MetricsObserver.from_settings(
+                settings, sources=[str(p) for p in paths]
+            )
+            self.live.writer.on_commit = observe_commits(observer, self.live)
+            self.metrics = MetricsEndpoint(observer, metrics)
         sources = SpoolSources(self.spool)
         for path in dict.fromkeys(paths):
             self.live.followers.append(
@@ -721,6 +730,8 @@ class Collector:
 
     async def start(self) -> None:
         """Start shipping, then following."""
+        if self.metrics is not None:
+            self.metrics.start()
         self.shipper.start()
         await self.live.start()
         logger.info(
@@ -738,4 +749,110 @@ class Collector:
         await asyncio.to_thread(self.shipper.stop, drain_seconds)
         self.destination.close()
         self.spool.close()
+        if self.metrics is not None:
+            self.metrics.stop()
         logger.info("collector stopped", backlog=self.spool.backlog)
+
+
+def batch_push(data: bytes) -> PushBody:
+    """A push whose body is one shipped batch (``BATCH_MEDIA_TYPE``), for the
+    record sink of ``POST /v1/ingest``; QueryError when it is not a JSON object."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad(f"the batch is not JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise _bad("the batch must be a JSON object")
+    return PushBody(records=[document])
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStatus:
+    """What a spool directory holds, read without taking its lock."""
+
+    committed: int  # the newest batch committed to the spool
+    acked: int  # the newest batch the destination acknowledged
+    offsets: dict[str, int]  # followed path -> bytes committed
+
+    @property
+    def backlog(self) -> int:
+        return self.committed - self.acked
+
+
+def spool_status(directory: Path) -> SpoolStatus:
+    """The state of a spool, for operators and tests (a collector may be
+    writing it meanwhile: the files read are each complete)."""
+    seqs = sorted(int(p.stem) for p in directory.glob(f"*{_SUFFIX}"))
+    acked_file = directory / "acked"
+    acked = int(acked_file.read_text().strip() or 0) if acked_file.exists() else 0
+    offsets: dict[str, int] = {}
+    for seq in reversed(seqs):
+        try:
+            meta = _read_spool_file(directory / f"{seq:012d}{_SUFFIX}")[0]
+        except FileNotFoundError:
+            continue  # acknowledged and deleted between the listing and the read
+        offsets = {c["path"]: c["offset"] for c in meta["sources"]}
+        break
+    return SpoolStatus(seqs[-1] if seqs else 0, acked, offsets)
+
+
+# ------------------------------------------------------------------- metrics
+
+
+class MetricsEndpoint:
+    """``GET /metrics`` of a collector, for Prometheus: the same metrics as
+    ``mailtriage serve``, for the rows this collector assembled."""
+
+    def __init__(self, observer: MetricsObserver, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--metrics {address!r}: give HOST:PORT")
+        self.observer = observer
+        handler = _metrics_handler(observer)
+        try:
+            self.server = ThreadingHTTPServer((host.strip("[]"), int(port)), handler)
+        except OSError as exc:
+            raise ConfigError(f"--metrics {address!r}: {exc}") from exc
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="mailtriage-metrics", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _metrics_handler(observer: MetricsObserver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body, content_type = observer.render(self.headers.get("Accept"))
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Scrapes are not logged."""
+
+    return Handler
+
+
+def observe_commits(observer: MetricsObserver, live: LiveIngest) -> CommitHook:
+    """The ingest writer's commit hook that updates ``observer``."""
+
+    def committed(result: object, seconds: float, chunks: Sequence[Chunk]) -> None:
+        if isinstance(result, Batch):
+            observer.observe(result)
+        observer.observe_write_seconds(seconds)
+        for label in {c.label for c in chunks if c.label}:
+            observer.observe_source(label)
+        observer.set_lag(live.writer.lag_seconds())
+
+    return committed

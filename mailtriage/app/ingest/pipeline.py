@@ -22,6 +22,13 @@ A failed flush keeps its rows and is retried by the next one. The pipeline is no
 thread-safe: one thread feeds and flushes. It also implements the follower's
 ``FileSources`` protocol (``source_id``, ``committed_offset``).
 
+**Files (``mailtriage ingest``).** ``ingest_files(store, settings, paths,
+workers=N)`` identifies and orders the inputs (``mailtriage.app.ingest.files``),
+skips what the checkpoints say was read, and feeds the rest through a pipeline made
+with ``files=True`` (commits every ``ingest.file_batch_lines``) and
+``write_behind=True``: each commit runs on a writer thread while parsing goes on,
+since DuckDB releases the GIL while it inserts.
+
 **Restart.** The pipeline restores its assemblers from the state last committed for
 its stream, and every source resumes at its committed offset: the state and the
 offsets come from the same transaction, so lines are neither lost nor counted

@@ -11,8 +11,11 @@ from mailtriage.app.store.base import Store
 from mailtriage.errors import ConfigError
 
 
-def open_store(settings: Settings, *, read_only: bool = False) -> Store:
-    """The store ``settings`` describe, opened and migrated."""
+def open_store(
+    settings: Settings, *, read_only: bool = False, ingest: bool = False
+) -> Store:
+    """The store ``settings`` describe, opened and migrated; ``ingest`` sizes it
+    for a bulk ingest (``[store] ingest_memory_limit_mb``)."""
     url = settings.store.url
     if url is not None and not url.startswith("duckdb:"):
         raise ConfigError(
@@ -24,7 +27,11 @@ def open_store(settings: Settings, *, read_only: bool = False) -> Store:
     path = url.removeprefix("duckdb://").removeprefix("duckdb:") if url else None
     return DuckDBStore(
         path or settings.store.db,
-        memory_limit_mb=settings.store.memory_limit_mb,
+        memory_limit_mb=(
+            settings.store.ingest_memory_limit_mb
+            if ingest
+            else settings.store.memory_limit_mb
+        ),
         read_only=read_only,
     )
 
