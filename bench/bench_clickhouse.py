@@ -233,7 +233,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ch-") as scratch:
         directory = args.dir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        workers = [int(w) for w in args.workers.split(",")]
+        workers = [int(w) for w in args.workers.split(",") if w]
         report = {
             "ingest": bench_ingest(directory, args.lines, workers),
             "scale": bench_scale(directory, args.recipients, args.runs),
@@ -245,9 +245,9 @@ def main() -> None:
         print(
             f"ingest into ClickHouse (chdb), {run['workers']} worker(s): "
             f"{run['lines']:,} lines in {run['seconds']:.1f} s = "
-            f"{run['lines_per_second']:,.0f} lines/s; of which writing "
-            f"{run['attempts']:,} attempts and the other rows took "
-            f"{run['write_seconds']:.1f} s; peak RSS {run['rss_mb']:.0f} MB"
+            f"{run['lines_per_second']:,.0f} lines/s ({run['attempts']:,} attempts); "
+            f"store writes took {run['write_seconds']:.1f} s, in the write-behind "
+            f"thread beside the parsing; peak RSS {run['rss_mb']:.0f} MB"
         )
     scale = report["scale"]
     print(

@@ -137,9 +137,15 @@ def parse_dovecot(program: str, message: str) -> Record:
     Dovecot's own log file, where ``message`` still starts with the process prefix.
     Never raises for any text; unknown forms become ``Unparsed``.
     """
-    if program and program != "dovecot" and "(" in program:
+    if "(" in program:
         # Dovecot 1.x deliver logged under the ident "deliver(user)".
         message = f"{program}: {message}"
+    elif message[:5] == "lmtp(":
+        saved = _LMTP_SAVED.match(message)
+        if saved is not None:
+            record = _lmtp_saved(saved)
+            if record is not None:
+                return record
     if message[:9] == "dovecot: ":  # "dovecot[442]: dovecot: auth(default): ..."
         message = message[9:]
     level, rest = _split_level(message)  # Dovecot 1.x put the level first
@@ -157,6 +163,48 @@ def parse_dovecot(program: str, message: str) -> Record:
     if record is not None:
         return record
     return _fallback(service, level, body, message)
+
+
+# The line of every successful LMTP delivery, read by one regex: what the general
+# path below makes of it, at a third of the cost. Dovecot's default deliver_log_format
+# ("msgid=%m: %$") or the one with sender, size and timings; no ":" in the mailbox, so
+# no later status text can follow (see _last_marker).
+# lmtp(judy3@umbrella.example)<96005><ac5n5MBxu+j86fyRIUmPcQ>: msgid=<5478ed04be8e8d7e
+#   .5447@media69.example.com>, from=niaj.11@media69.example.com, size=15992,
+#   delivery_time=87, session_time=7: saved mail to INBOX
+_LMTP_SAVED = re.compile(
+    r"lmtp\(([^()]*)\)<\d+><([^<>]*)>: (?:Info: )?msgid=(<[^<>]*>|[^,\s]*)"
+    r"(?:, from=([^,\s]*), size=([^,\s]*), delivery_time=([^,\s]*)"
+    r", session_time=([^,\s]*))?: saved mail to ([^:]*)\Z"
+)
+
+
+def _lmtp_saved(match: re.Match[str]) -> Record | None:
+    """The record ``_save`` makes of a line ``_LMTP_SAVED`` matched; None when the
+    argument of ``lmtp(...)`` names no user (the general path decides)."""
+    arg, session, msgid, sender, size, delivery_ms, session_ms, mailbox = match.groups()
+    user = arg.rpartition(", ")[2]  # as _user_of
+    if not arg or user.isdigit():
+        return None
+    if msgid[:1] == "<" and msgid[-1:] == ">":
+        msgid = msgid[1:-1]
+    if mailbox[:1] in "'\"":
+        mailbox = _unquote(mailbox)
+    if sender is None:  # the default format: "msgid=%m: %$"
+        return DovecotDelivery("lmtp", user, session, msgid, "saved", mailbox)
+    return DovecotDelivery(
+        "lmtp",
+        user,
+        session,
+        msgid,
+        "saved",
+        mailbox,
+        None,
+        _number(delivery_ms),
+        _number(session_ms),
+        _integer(size),
+        _bare(sender) or None,
+    )
 
 
 def _split_prefix(rest: str) -> tuple[str, str | None, str | None, str] | None:

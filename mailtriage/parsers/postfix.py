@@ -207,13 +207,32 @@ def _disconnect(service: str, queue_id: str, text: str) -> Record | None:
     if peer is None:
         return None
     counts = text[peer[2] :].partition(" ")[2]  # after "]" or "]:port"
+    # The same few command counts repeat all day: each record gets its own copy
+    # of the dictionary read once.
+    commands = _COMMANDS.get(counts)
+    if commands is None:
+        commands = _commands(counts)
+    return SmtpdDisconnect(peer[0], peer[1], commands.copy())
+
+
+_COMMANDS: dict[str, dict[str, str]] = {}
+_COMMANDS_LIMIT = 4_096
+_COMMANDS_KEY_CHARS = 200
+
+
+def _commands(counts: str) -> dict[str, str]:
+    """``ehlo=1 mail=1 rcpt=0/1`` as a dictionary (empty when malformed), cached."""
     commands: dict[str, str] = {}
     if counts:
         # "ehlo=1 mail=1" -> ["ehlo", "1", "mail", "1"]: one split, no per-token work
         words = counts.replace("=", " ").split(" ")
         if len(words) == 2 * counts.count("="):
             commands = dict(zip(words[::2], words[1::2], strict=True))
-    return SmtpdDisconnect(peer[0], peer[1], commands)
+    if len(counts) <= _COMMANDS_KEY_CHARS:  # hostile lines must not fill memory
+        if len(_COMMANDS) >= _COMMANDS_LIMIT:
+            _COMMANDS.clear()
+        _COMMANDS[counts] = commands
+    return commands
 
 
 # 4PbKQW42V6z3tBr: client=host3.uhu-banane.de[185.102.95.107], sasl_method=PLAIN,

@@ -960,7 +960,24 @@ def _collect(
     current: list[bytes],
     tracker: _Tracker,
 ) -> None:
-    """Write the segments of all workers, one transaction per segment."""
+    """Write the segments of all workers, one transaction per segment, on a
+    writer thread so that receiving the next segment overlaps the commit."""
+    writer = _Writer(store)
+    try:
+        _collect_into(writer, store, plan, queues, procs, current, tracker)
+    finally:
+        writer.close()
+
+
+def _collect_into(
+    writer: _Writer,
+    store: Store,
+    plan: Sequence[_PlanItem],
+    queues: Sequence[Any],
+    procs: Sequence[Any],
+    current: list[bytes],
+    tracker: _Tracker,
+) -> None:
     positions: dict[int, Checkpoint] = {}
     last_index = -1
     while True:
@@ -988,7 +1005,7 @@ def _collect(
         )
         positions[first.index] = cp
         columns = concat([s.columns for s in parts])
-        store.write(columns, cp, state=pack_state(current))
+        writer.submit(columns, [cp], pack_state(current), "main")
         logger.debug("committed batch", lines=first.lines, rows=len(columns), sources=1)
         item.result.offset = first.end
         tracker.advance(item, first.lines, first.raw_pos)

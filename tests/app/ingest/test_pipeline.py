@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -28,7 +29,7 @@ from mailtriage.app.ingest.pipeline import (
 from mailtriage.app.settings import Settings, load_settings
 from mailtriage.app.store.base import Scope
 from mailtriage.app.store.duckdb import DuckDBStore
-from mailtriage.errors import StoreError
+from mailtriage.errors import InputError, StoreError
 from mailtriage.parsers.envelope import EnvelopeParser
 from mailtriage.parsers.model import Batch
 
@@ -439,3 +440,30 @@ def test_generated_lines_are_not_split_across_segments(
         (source,) = store.sources()
     assert result.lines == GENERATED_LINES == source.lines
     assert source.offset == log.stat().st_size
+
+
+def test_a_failing_worker_stops_the_ingest_with_its_reason(
+    generated: tuple[Path, Path, Any], tmp_path: Path
+) -> None:
+    log, tenants, _ = generated
+    packed = gzip.compress(log.read_bytes())
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    settings = settings_for(tenants, file_batch_lines=2000)
+    with DuckDBStore(tmp_path / "w.duckdb") as store:
+        with pytest.raises(InputError, match=r"cannot read .*cut\.log\.gz"):
+            ingest_files(store, settings, [str(cut)], workers=2)
+        committed = store.checkpoint(source_id_for(log.read_bytes().split(b"\n")[0]))
+    assert committed is not None and 0 < committed.offset < log.stat().st_size
+    assert multiprocessing.active_children() == []
+
+
+def test_a_failing_commit_stops_a_file_ingest(
+    generated: tuple[Path, Path, Any], tmp_path: Path
+) -> None:
+    log, tenants, _ = generated
+    with (
+        FlakyStore(tmp_path / "f.duckdb") as store,
+        pytest.raises(StoreError, match="disk full"),
+    ):
+        ingest_files(store, settings_for(tenants), [str(log)])
