@@ -197,15 +197,20 @@ def _size(n: int) -> str:
     return f"{value:,.1f} GB"
 
 
-def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+def _table(
+    title: str, header: list[str], rows: list[list[str]], align: str = ""
+) -> list[str]:
+    """A titled text table; ``align`` has one ``l`` or ``r`` per column (numbers
+    right, text left; the first column is left by default)."""
     if not rows:
         return [title, "  (none)", ""]
+    align = align or "l" + "r" * (len(header) - 1)
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     out = [title]
     for row in [header, *rows]:
         cells = [
-            str(c).ljust(w) if i == 0 else str(c).rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            str(c).ljust(w) if a == "l" else str(c).rjust(w)
+            for c, w, a in zip(row, widths, align, strict=True)
         ]
         out.append("  " + "  ".join(cells).rstrip())
     out.append("")
@@ -289,6 +294,7 @@ def render_text(report: Report) -> str:
             ]
             for c in report.causes
         ],
+        "llrrl",
     )
     lines += _table(
         "Reject reasons",
@@ -297,6 +303,7 @@ def render_text(report: Report) -> str:
             [r.action, r.cause, f"{r.count:,}", r.example[:70]]
             for r in report.reject_reasons
         ],
+        "llrl",
     )
     lines += _table(
         "Warnings and panics",
@@ -305,6 +312,7 @@ def render_text(report: Report) -> str:
             [e.category, e.program, f"{e.count:,}", e.example[:70]]
             for e in report.events
         ],
+        "llrl",
     )
     u = report.unparsed
     lines += _table(
@@ -319,7 +327,11 @@ def render_text(report: Report) -> str:
     lines += _table(
         "Top unparsed shapes",
         ["", "count", "shape"],
-        [[s.program or "-", f"{s.count:,}", s.shape[:80]] for s in u.shapes],
+        [
+            [s.program or "-", f"{s.count:,}", s.shape[:80] or f"({s.reason} not read)"]
+            for s in u.shapes
+        ],
+        "lrl",
     )
     lines.append("Counting rules")
     lines += [f"  {k}: {v}" for k, v in report.counting_rules.items()]

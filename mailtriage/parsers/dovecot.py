@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Final
 
 from mailtriage.parsers.records import (
     DovecotAuth,
@@ -55,7 +56,7 @@ from mailtriage.parsers.records import (
 )
 from mailtriage.parsers.shapes import mask
 
-_LEVELS = {
+_LEVELS: Final = {
     "Debug": "debug",
     "Info": "info",
     "Warning": "warning",
@@ -64,38 +65,42 @@ _LEVELS = {
     "Fatal": "fatal",
     "Panic": "panic",
 }
-_SEVERE = frozenset(("warning", "error", "fatal", "panic"))
+_SEVERE: Final = frozenset(("warning", "error", "fatal", "panic"))
 # Prefixes without a session, already split: (service, argument) by the raw prefix.
-_HEADS: dict[str, tuple[str, str | None]] = {}
-_HEADS_LIMIT = 10_000
-_LEVEL_INITIALS = "DIWEFP"
+_HEADS: Final[dict[str, tuple[str, str | None]]] = {}
+_HEADS_LIMIT: Final = 10_000
+_LEVEL_INITIALS: Final = "DIWEFP"
 
 # lmtp(bob@acme.example)<6122><rdBDBT+SEWvqFwAAg+zDdQ:R2>:   imap-login:
 # auth-worker(304):   IMAP(trex):   pam_unix(dovecot:auth):
-_PREFIX = re.compile(r"([A-Za-z][\w-]*)(?:\(([^()]*)\))?(?:<(\d+)>)?(?:<([^<>]*)>)?: ")
+_PREFIX: Final = re.compile(
+    r"([A-Za-z][\w-]*)(?:\(([^()]*)\))?(?:<(\d+)>)?(?:<([^<>]*)>)?: "
+)
 # Dovecot 2.2 wrote the LMTP session after the prefix: "z5FOLrRhDVpddgAABvoInA: "
-_SESSION_TOKEN = re.compile(r"([A-Za-z0-9+/]{22}(?::R\d+)?): ")
+_SESSION_TOKEN: Final = re.compile(r"([A-Za-z0-9+/]{22}(?::R\d+)?): ")
 # "msgid=<m>, from=x@y, size=2648, delivery_time=1, session_time=5: saved mail to X"
-_SAVE_STATUS = (
+_SAVE_STATUS: Final = (
     (": saved mail to ", "saved mail to"),
     (": save failed to ", "save failed to"),
     (": rejected: ", "rejected:"),
     (": forwarded to ", "forwarded to"),
 )
-_FIELD = re.compile(r"(\w+)=(<[^<>]*>|[^,\s]*)")
+_FIELD: Final = re.compile(r"(\w+)=(<[^<>]*>|[^,\s]*)")
 # "passwd-file(bob,192.0.2.1,<sid>): unknown user", "pam(u,1.2.3.4): pam_authenticate()
 # failed: ...", "userdb(u,::ffff:127.0.0.1): user not found from userdb"
-_AUTH_DRIVER = re.compile(r"([\w-]+)\(([^,()]*)(?:,([^,()]*))?(?:,[^()]*)?\): (.*)\Z")
+_AUTH_DRIVER: Final = re.compile(
+    r"([\w-]+)\(([^,()]*)(?:,([^,()]*))?(?:,[^()]*)?\): (.*)\Z"
+)
 # "Aborted login (auth failed, 1 attempts in 2 secs)", 1.x "(1 authentication attempts)"
-_AUTH_FAILED = re.compile(r"\(auth[ _]failed|\(\d+ authentication attempts\)")
+_AUTH_FAILED: Final = re.compile(r"\(auth[ _]failed|\(\d+ authentication attempts\)")
 # login_log_format_elements, in their default order (user, method, rip, ...);
 # Dovecot 1.x logged "PID=12150" after the user.
-_LOGIN_VALUES = re.compile(
+_LOGIN_VALUES: Final = re.compile(
     r"(?:user=<([^<>]*)>, )?(?:PID=\d+, )?(?:method=([^,\s]*), )?rip=([^,\s]+)"
 )
 
 # Sieve actions (Pigeonhole), in lower case, after "msgid=<...>: ".
-_SIEVE_ACTIONS = (
+_SIEVE_ACTIONS: Final = (
     (": stored mail into mailbox ", "stored"),
     (": failed to store into mailbox ", "store_failed"),
     (": forwarded to ", "forwarded"),
@@ -110,7 +115,7 @@ _SIEVE_ACTIONS = (
 )
 
 # How login processes say a connection ended without a login.
-_LOGIN_ENDS = (
+_LOGIN_ENDS: Final = (
     "Disconnected",
     "Aborted login",
     "Login aborted",
@@ -121,7 +126,7 @@ _LOGIN_ENDS = (
 )
 
 # Session ends of mail processes (imap, pop3, managesieve, submission).
-_SESSION_ENDS = (
+_SESSION_ENDS: Final = (
     ("Logged out", "logout"),
     ("Disconnected: Logged out", "logout"),
     ("Connection closed", "disconnect"),
@@ -168,12 +173,13 @@ def parse_dovecot(program: str, message: str) -> Record:
 # The line of every successful LMTP delivery, read by one regex: what the general
 # path below makes of it, at a third of the cost. Dovecot's default deliver_log_format
 # ("msgid=%m: %$") or the one with sender, size and timings; no ":" in the mailbox, so
-# no later status text can follow (see _last_marker).
+# no later status text can follow (see _last_marker). A message-id in angle brackets
+# is taken whole or not at all, as _FIELD takes it.
 # lmtp(judy3@umbrella.example)<96005><ac5n5MBxu+j86fyRIUmPcQ>: msgid=<5478ed04be8e8d7e
 #   .5447@media69.example.com>, from=niaj.11@media69.example.com, size=15992,
 #   delivery_time=87, session_time=7: saved mail to INBOX
-_LMTP_SAVED = re.compile(
-    r"lmtp\(([^()]*)\)<\d+><([^<>]*)>: (?:Info: )?msgid=(<[^<>]*>|[^,\s]*)"
+_LMTP_SAVED: Final = re.compile(
+    r"lmtp\(([^()]*)\)<\d+><([^<>]*)>: (?:Info: )?msgid=((?><[^<>]*>|[^,\s]*))"
     r"(?:, from=([^,\s]*), size=([^,\s]*), delivery_time=([^,\s]*)"
     r", session_time=([^,\s]*))?: saved mail to ([^:]*)\Z"
 )
@@ -535,7 +541,7 @@ def _integer(value: str | None) -> int | None:
 
 _Handler = Callable[[str, str | None, str | None, str, str], Record | None]
 # Readers by the process in the log prefix; "*-login" processes go to _login.
-_HANDLERS: dict[str, _Handler] = {
+_HANDLERS: Final[dict[str, _Handler]] = {
     "lmtp": _delivery,
     "lda": _delivery,
     "deliver": _delivery,

@@ -44,7 +44,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Final
 
 from mailtriage.parsers.records import Envelope
 
@@ -64,22 +64,22 @@ MONTHS = {
 }
 
 # "Dec  3 16:00:56", "Dec 03 16:00:56", "Dec 3 16:00:56"
-_BSD_STAMP = re.compile(r"([A-Z][a-z]{2}) ( ?\d|\d\d) (\d\d):(\d\d):(\d\d)\Z")
+_BSD_STAMP: Final = re.compile(r"([A-Z][a-z]{2}) ( ?\d|\d\d) (\d\d):(\d\d):(\d\d)\Z")
 # "2026-12-03T16:00:56" or "2019-10-15 08:08:52" (RFC 3339 date-time, seconds part)
-_ISO_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)\Z")
+_ISO_STAMP: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)\Z")
 # "+01:00", "+0100" (journald short-iso), "Z"
-_ZONE = re.compile(r"Z|([+-])(\d\d):?(\d\d)\Z")
+_ZONE: Final = re.compile(r"Z|([+-])(\d\d):?(\d\d)\Z")
 # RFC 5424 STRUCTURED-DATA: one or more [id param="value"...] with \" \] escapes.
-_SD = re.compile(r'(?:\[[^\]"]*(?:"(?:[^"\\]|\\.)*"[^\]"]*)*\])+')
+_SD: Final = re.compile(r'(?:\[[^\]"]*(?:"(?:[^"\\]|\\.)*"[^\]"]*)*\])+')
 
-_MONTH_INITIALS = "JFMASOND"
+_MONTH_INITIALS: Final = "JFMASOND"
 # A line in the future by more than this is taken to belong to an earlier year.
-_FUTURE_SLACK_SECONDS = 86_400.0
+_FUTURE_SLACK_SECONDS: Final = 86_400.0
 # Caches are cleared when they grow past this (logs with many hosts or processes).
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT: Final = 50_000
 # TAI64 labels count from 2**62; daemontools writes the Unix time plus 10 s and no leap
 # seconds, and tai64nlocal subtracts the same, so neither do we.
-_TAI64_UNIX_OFFSET = (1 << 62) + 10
+_TAI64_UNIX_OFFSET: Final = (1 << 62) + 10
 
 
 def days_from_civil(year: int, month: int, day: int) -> int:

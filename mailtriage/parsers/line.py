@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, tzinfo
 from functools import partial
+from typing import Final
 
 from mailtriage.parsers.dovecot import parse_dovecot
 from mailtriage.parsers.envelope import EnvelopeParser
@@ -78,12 +79,12 @@ POSTFIX_DAEMONS = frozenset(
 )
 
 _OTHER, _POSTFIX, _DOVECOT = 0, 1, 2
-_MONTH_INITIALS = "JFMASOND"
+_MONTH_INITIALS: Final = "JFMASOND"
 # The tag cache of the fast path is cleared past this many tags (one per pid).
-_TAGGED_LIMIT = 50_000
+_TAGGED_LIMIT: Final = 50_000
 # Dovecot 1.x logged LDA deliveries under the ident "deliver(user)", and its auth
 # process as "dovecot-auth".
-_DOVECOT_IDENTS = ("dovecot-", "deliver(", "lda(")
+_DOVECOT_IDENTS: Final = ("dovecot-", "deliver(", "lda(")
 
 
 def family_of(program: str) -> tuple[int, str]:

@@ -13,17 +13,18 @@ expression; the output depends on the text alone, so equal shapes are equal stri
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # Longer shapes than this are cut: a shape is a grouping key, not a copy of the line.
 MAX_SHAPE_CHARS = 300
 
-_IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
+_IPV4: Final = r"\d{1,3}(?:\.\d{1,3}){3}"
 # 2001:db8::1, ::1, ::ffff:192.0.2.4 (at least two colons)
-_IPV6 = r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:" + _IPV4 + r"|[0-9A-Fa-f]{1,4})"
+_IPV6: Final = r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:" + _IPV4 + r"|[0-9A-Fa-f]{1,4})"
 # One alternation, tried at each position; the first branch that matches wins, so
 # the order matters (an address before a host, an IP before a number). Possessive
 # quantifiers keep a failed branch from backtracking through a long token.
-_PATTERN = re.compile(
+_PATTERN: Final = re.compile(
     "|".join(
         (
             # <bob@example.com>, bob@example.com, <> (the null sender)
@@ -44,8 +45,8 @@ _PATTERN = re.compile(
     )
 )
 # Words shorter than this that mix letters and digits (TLSv1, smtpd2) are kept.
-_MIN_ID_CHARS = 8
-_PLACEHOLDER = {
+_MIN_ID_CHARS: Final = 8
+_PLACEHOLDER: Final = {
     "ADDR": "<ADDR>",
     "SID": "<SID>",
     "HOSTIP": "<HOST>[<IP>]",

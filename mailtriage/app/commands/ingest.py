@@ -76,6 +76,7 @@ class _Bar:
 
     def __call__(self, update: IngestProgress) -> None:
         elapsed = 0.0
+        first = self.task is None
         if self.task is None:
             self.task = self.progress.add_task(
                 "ingest", total=max(1, update.total_bytes), lines=0, rate=0.0
@@ -88,6 +89,7 @@ class _Bar:
             description=Path(update.path).name[:24],
             lines=update.lines,
             rate=update.lines / elapsed if elapsed > 0 else 0.0,
+            refresh=first,  # drawn at once, even for an input read in a blink
         )
 
 
@@ -137,18 +139,20 @@ def register(app: typer.Typer) -> None:
         db: Annotated[
             Path | None,
             typer.Option(
-                "--db", help="DuckDB file [env MAILTRIAGE_DB; ./mailtriage.duckdb]."
+                "--db",
+                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
             ),
         ] = None,
         config: Annotated[
             Path | None,
-            typer.Option("--config", help="TOML settings with [tenants.*]."),
+            typer.Option("--config", help="TOML settings file (tenants and the rest)."),
         ] = None,
         year: Annotated[
             int | None, typer.Option("--year", help="Year of stamps without one.")
         ] = None,
         tz: Annotated[
-            str | None, typer.Option("--tz", help="Zone of stamps without one [UTC].")
+            str | None,
+            typer.Option("--tz", help="Zone of stamps without one (default UTC)."),
         ] = None,
         workers: Annotated[
             int, typer.Option("--workers", min=1, max=64, help="Parsing processes.")

@@ -1,14 +1,14 @@
 """Where delivery events live: one interface, an embedded DuckDB default.
 
 ``open_store(settings)`` picks the backend from ``[store]``: DuckDB in the file
-``db`` unless ``url`` names another engine.
+``db`` unless ``url`` names ClickHouse (``clickhouse://``, ``clickhouses://``,
+``chdb://``; see ``mailtriage.app.store.clickhouse``).
 """
 
 from __future__ import annotations
 
 from mailtriage.app.settings import Settings
 from mailtriage.app.store.base import Store
-from mailtriage.errors import ConfigError
 
 
 def open_store(
@@ -18,9 +18,11 @@ def open_store(
     for a bulk ingest (``[store] ingest_memory_limit_mb``)."""
     url = settings.store.url
     if url is not None and not url.startswith("duckdb:"):
-        raise ConfigError(
-            f"[store] url {url!r}: only the embedded DuckDB store is available in "
-            "this version; remove url and set db instead"
+        # Imported here so that the DuckDB default never loads the ClickHouse client.
+        from mailtriage.app.store.clickhouse import ClickHouseStore
+
+        return ClickHouseStore(
+            url, retention_days=settings.store.retention_days, read_only=read_only
         )
     from mailtriage.app.store.duckdb import DuckDBStore
 

@@ -28,10 +28,10 @@ Tables, one per row type of ``mailtriage.parsers.model``:
 ``[store] retention_days`` sets a TTL on the day-partitioned tables (``ALTER ...
 MODIFY TTL`` on open when the setting changed; whole day-parts are dropped).
 Percentiles are exact and interpolated like DuckDB's ``quantile_cont`` (R7), so
-both stores give the same answer: ``quantilesExactInclusive`` where the engine has
-it (every server since 2020, the full chdb build), else, in the lite chdb build,
-by sorting the group's values (``_percentile_sql``). ClickHouse's ``quantile``
-samples and is not used.
+both stores give the same answer up to the last bit: ``quantilesExactInclusive``
+where the engine has it (current servers, the full chdb build), else, in the lite
+chdb build, by sorting the group's values (``_percentile_sql``). ClickHouse's
+``quantile`` samples and is not used.
 
 **Write guarantees, and where ClickHouse differs from DuckDB.** DuckDB commits a
 batch's rows, its sources' checkpoints and the pipeline state in one transaction.
@@ -751,13 +751,8 @@ class ClickHouseStore(Store):
         """Set or remove the TTL of the day-partitioned tables when
         ``retention_days`` differs from what the database has."""
         wanted = self.retention_days or 0
-        found = self._rows(
-            "SELECT tupleElement(max(latest), 1) FROM ledger "
-            "WHERE kind = 'setting' AND key = 'retention_days'",
-            {},
-            "reading the retention",
-        )
-        current = int(found[0][0] or 0) if found else 0
+        found = self._payloads("setting", "", "retention_days", "reading retention")
+        current = int(found[0] or 0) if found else 0
         if wanted == current:
             return
         for table, column in _TTL_COLUMNS.items():
@@ -771,7 +766,13 @@ class ClickHouseStore(Store):
                 sql = f"ALTER TABLE {table} REMOVE TTL"
             self._command(sql, "setting the retention")
         self._insert_ledger(
-            [_ledger_row("setting", key="retention_days", latest=(wanted, b""))],
+            [
+                _ledger_row(
+                    "setting",
+                    key="retention_days",
+                    latest=(self._next_version(), str(wanted).encode()),
+                )
+            ],
             "recording the retention",
         )
         logger.info("retention set", url=self.label, days=wanted or None)
@@ -1452,7 +1453,8 @@ class ClickHouseStore(Store):
     def _paired_dovecot(self, attempts: _Where) -> list[dict[str, Any]]:
         """For each attempt ``attempts`` selects that has a join key, the Dovecot
         row of the same key logged last at or before the attempt plus the slack:
-        what DuckDB's ``ASOF JOIN`` view pairs."""
+        what DuckDB's ``ASOF JOIN`` view pairs. (ClickHouse's ``ASOF JOIN`` fails
+        with the default join algorithm in the lite chdb build.)"""
         columns = [*_DOVECOT_SIDE_COLUMNS, "tenant"]
         picked = ", ".join(f"argMax(d.{c}, d.ts) AS {c}" for c in columns if c != "ts")
         sql = f"""
@@ -1830,6 +1832,8 @@ class ClickHouseStore(Store):
     ) -> ChatTurn:
         text = json.dumps(content)
         when = time.time() if ts is None else ts
+        # Two processes appending to one conversation at the same moment can give
+        # two turns one number: the count and the insert are not one transaction.
         with self._write_lock:
             found = self._rows(
                 "SELECT count(), any(tenant), countIf(tenant IS NULL) > 0 "

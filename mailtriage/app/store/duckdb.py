@@ -31,6 +31,7 @@ with a message that names the database and, where known, the remedy.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from loguru import logger
 
 from mailtriage.app.store.base import (
@@ -102,6 +104,8 @@ MAX_BUCKETS = 10_000
 TRACE_LINES_LIMIT = 5_000
 TRACE_SLACK_SECONDS = 60.0
 RECEIVED_ORIGINS = ("smtpd", "pickup")
+QUANTILES = (0.5, 0.95, 0.99)
+"""The delay percentiles every count query reports (p50, p95, p99)."""
 
 # ------------------------------------------------------------------- migrations
 
@@ -345,9 +349,10 @@ class DuckDBStore(Store):
     ) -> None:
         self.path = str(path)
         config: dict[str, Any] = {
-            # Committed data waits in memory and in the WAL until DuckDB
-            # checkpoints it into the file; a small threshold bounds that memory.
-            "checkpoint_threshold": "16MB",
+            # Committed data waits in the WAL until DuckDB checkpoints it into the
+            # file. Each checkpoint recompresses the tables' last row groups, so
+            # rare ones cost less CPU; memory is bounded by memory_limit instead.
+            "checkpoint_threshold": "64MB",
         }
         if memory_limit_mb:
             config["memory_limit"] = f"{memory_limit_mb}MB"
@@ -358,6 +363,7 @@ class DuckDBStore(Store):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
+        self._exact_percentiles: bool | None = None
         with self._translated("opening the database"):
             if not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -524,9 +530,15 @@ class DuckDBStore(Store):
         try:
             if name == "messages":
                 # A batch holds each key once (``to_columns``; partitions hold
-                # disjoint hosts), so delete-then-insert is an upsert by key.
+                # disjoint hosts), so delete-then-insert is an upsert by key. A
+                # key names its first time, so the earliest one in the batch
+                # bounds where older versions can be: DuckDB skips row groups
+                # by their min/max instead of reading the whole table each time.
+                oldest = pc.min(table.column("first_ts")).as_py()
                 db.execute(
-                    f"DELETE FROM messages WHERE key IN (SELECT key FROM {view})"
+                    f"DELETE FROM messages WHERE first_ts >= ? "
+                    f"AND key IN (SELECT key FROM {view})",
+                    [oldest],
                 )
             extra = _DERIVED.get(name, {})
             names = ", ".join([columns, *extra])
@@ -670,75 +682,142 @@ class DuckDBStore(Store):
         """The five counts and the delay percentiles per group (and bucket).
 
         With ``totals`` the first row is the whole window (one scan for totals and
-        groups: ``GROUPING SETS``), then at most ``limit`` groups. ``deferred``
-        looks at non-final attempts only: a recipient with no final outcome has
-        nothing else, so its latest non-final attempt is its latest attempt, and
-        recipients with a final outcome are taken out by their ``rcpt`` hash. That
-        keeps the per-recipient grouping to the few deferred recipients.
+        groups: ``GROUPING SETS``), then at most ``limit`` groups. Each part reads
+        only the rows it needs: the counts every attempt, the percentiles the final
+        attempts (``_delay_sql``), ``deferred`` the non-final ones. A recipient with
+        no final outcome has nothing else, so its latest non-final attempt is its
+        latest attempt; recipients with a final outcome are taken out by a
+        semi-join on the few deferred recipients' ``rcpt`` hashes.
         """
-        keys = [f"g{i}" for i in range(len(exprs))]
-        selects = [f"{e} AS {k}" for e, k in zip(exprs, keys, strict=True)]
-        part = ["rcpt"]
-        if bucket is not None:
-            keys = ["bucket", *keys]
-            selects.append(f"{bucket} AS bucket")
-            part.append("bucket")
-        latest = [f"arg_max({k}, ts) AS {k}" for k in keys if k != "bucket"]
+        g = _Grouping(exprs, bucket, totals)
+        w = where.sql()
+        delays, delay_columns, delay_scans = self._delay_sql(g, w)
+        latest = [f"arg_max({k}, ts) AS {k}" for k in g.keys if k != "bucket"]
         if bucket is not None:
             latest.append("bucket")
-        quantiles = ", ".join(
-            f"count({col}) FILTER (WHERE final) AS n_{name}, "
-            f"quantile_cont({col}, [0.5, 0.95, 0.99]) FILTER (WHERE final) AS q_{name}"
-            for name, col in _STAGE_COLUMNS
-        )
-        columns = [*selects, "rcpt", "ts", "status", "final"]
-        columns += [col for _, col in _STAGE_COLUMNS]
-        key_list = ", ".join(keys)
-        if not keys:
-            grouping, gid = "", "0 AS gid, "
-        elif totals:
-            grouping = f"GROUP BY GROUPING SETS (({key_list}), ())"
-            gid = f"GROUPING({key_list}) AS gid, "
-        else:
-            grouping, gid = f"GROUP BY {key_list}", "0 AS gid, "
-        join = " AND ".join(
-            ["c.gid = d.gid", *(f"c.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)]
-        )
+        part = ", ".join(g.part)
         volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
         order = ["c.gid DESC"] + (["c.bucket"] if bucket is not None else [])
-        order += [f"{volume} DESC"] + [f"c.{k}" for k in keys if k != "bucket"]
+        order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
         top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
         sql = f"""
-            WITH a AS (
-                SELECT {", ".join(columns)} FROM attempts WHERE {where.sql()}
-            ),
-            c AS (
-                SELECT {key_list + ", " if keys else ""}{gid}
+            WITH c AS (
+                SELECT {g.key_list}{g.gid}
                     count(*) FILTER (WHERE final AND status = 'sent') AS delivered,
                     count(*) FILTER (WHERE final AND status = 'bounced') AS bounced,
                     count(*) FILTER (WHERE final AND status = 'expired') AS expired,
-                    count(*) FILTER (WHERE status = 'deferred') AS deferral_attempts,
-                    {quantiles}
-                FROM a {grouping}
+                    count(*) FILTER (WHERE status = 'deferred') AS deferral_attempts
+                FROM (SELECT {g.select}status, final FROM attempts WHERE {w}) {g.by}
+            ),
+            {delays},
+            n AS (
+                SELECT {g.select}rcpt, ts, status FROM attempts
+                WHERE NOT final AND {w}
             ),
             r AS (
                 SELECT {", ".join(latest) + ", " if latest else ""}
                     arg_max(status, ts) AS last_status
-                FROM a WHERE NOT final AND ({", ".join(part)}) NOT IN (
-                    SELECT {", ".join(part)} FROM a WHERE final
+                FROM n WHERE ({part}) NOT IN (
+                    SELECT {part} FROM (
+                        SELECT {g.select}rcpt FROM attempts
+                        WHERE final AND {w} AND rcpt IN (SELECT rcpt FROM n))
                 )
-                GROUP BY {", ".join(part)}
+                GROUP BY {part}
             ),
             d AS (
-                SELECT {key_list + ", " if keys else ""}{gid} count(*) AS deferred
-                FROM r WHERE last_status = 'deferred' {grouping}
+                SELECT {g.key_list}{g.gid} count(*) AS deferred
+                FROM r WHERE last_status = 'deferred' {g.by}
             )
-            SELECT c.*, coalesce(d.deferred, 0) AS deferred
-            FROM c LEFT JOIN d ON {join}
+            SELECT c.*, {", ".join(f"p.{col}" for col in delay_columns)},
+                coalesce(d.deferred, 0) AS deferred
+            FROM c LEFT JOIN p ON {g.join("c", "p")} LEFT JOIN d ON {g.join("c", "d")}
             ORDER BY {", ".join(order)}
             {top}
         """
-        return self._dicts(sql, where.params, "counting deliveries")
+        params = where.params * (delay_scans + 3)
+        rows = self._dicts(sql, params, "counting deliveries")
+        if delay_scans > 1:
+            for row in rows:
+                _interpolate_row(row)
+        return rows
+
+    def _delay_sql(self, g: _Grouping, w: str) -> tuple[str, list[str], int]:
+        """The CTE ``p`` of ``_counts``: delay percentiles of the final attempts.
+
+        Returns the SQL, the columns ``p`` adds to each row and how many times it
+        reads ``attempts`` (each read takes the window's parameters). Counting the
+        distinct values of each delay and reading the order statistics off the
+        running totals is several times cheaper than ``quantile_cont``, which
+        collects every value: Postfix logs delays at a resolution of 10 ms
+        (``delay_logging_resolution_limit``), so there are a few hundred distinct
+        values. The engine's own ``quantile_cont`` is used where the interpolation
+        in ``_interpolated`` does not repeat its arithmetic bit for bit.
+        """
+        if not self._histogram_percentiles():
+            cols = ", ".join(col for _, col in _STAGE_COLUMNS)
+            quantiles = ", ".join(
+                f"count({col}) AS n_{name}, "
+                f"quantile_cont({col}, {list(QUANTILES)}) AS q_{name}"
+                for name, col in _STAGE_COLUMNS
+            )
+            sql = f"""p AS (
+                SELECT {g.key_list}{g.gid}{quantiles}
+                FROM (SELECT {g.select}{cols} FROM attempts WHERE final AND {w})
+                {g.by}
+            )"""
+            names = [f"{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
+            return sql, names, 1
+        histograms = " UNION ALL ".join(
+            f"SELECT {g.key_list}{g.gid}'{name}' AS stage, v, count(*) AS n "
+            f"FROM (SELECT {g.select}{col} AS v FROM attempts "
+            f"WHERE final AND {col} IS NOT NULL AND {w}) {g.by_value}"
+            for name, col in _STAGE_COLUMNS
+        )
+        within = ", ".join(["gid", *g.keys, "stage"])
+        marks = ", ".join(f"({i}, {q!r}::DOUBLE)" for i, q in enumerate(QUANTILES))
+        columns = ", ".join(
+            f"max(total) FILTER (WHERE stage = '{name}') AS n_{name}, "
+            f"list(lo ORDER BY i) FILTER (WHERE stage = '{name}') AS lo_{name}, "
+            f"list(hi ORDER BY i) FILTER (WHERE stage = '{name}') AS hi_{name}"
+            for name, _ in _STAGE_COLUMNS
+        )
+        # ``quantile_cont`` takes the values at 0-based positions floor and ceil
+        # of (count - 1) * q; ``upto`` counts the values up to and including v.
+        sql = f"""h AS ({histograms}),
+            hc AS (
+                SELECT *,
+                    sum(n) OVER (PARTITION BY {within} ORDER BY v
+                        ROWS UNBOUNDED PRECEDING) AS upto,
+                    sum(n) OVER (PARTITION BY {within}) AS total
+                FROM h
+            ),
+            hq AS (
+                SELECT {within}, i, any_value(total) AS total,
+                    min(v) FILTER (WHERE upto > floor((total - 1)::DOUBLE * q)) AS lo,
+                    min(v) FILTER (WHERE upto > ceil((total - 1)::DOUBLE * q)) AS hi
+                FROM hc CROSS JOIN (VALUES {marks}) qs(i, q)
+                GROUP BY {within}, i
+            ),
+            p AS (SELECT {g.key_list}gid, {columns} FROM hq GROUP BY {g.key_list}gid)"""
+        names = [f"{p}_{name}" for name, _ in _STAGE_COLUMNS for p in ("n", "lo", "hi")]
+        return sql, names, len(_STAGE_COLUMNS)
+
+    def _histogram_percentiles(self) -> bool:
+        """Whether ``_interpolated`` equals this DuckDB build's ``quantile_cont``.
+
+        Checked once per store on values like Postfix's delays: the engine's
+        rounding of the interpolation (fused multiply-add or not) is a property
+        of how it was compiled, not of its documentation.
+        """
+        if self._exact_percentiles is None:
+            rows = self._rows(_PERCENTILE_CHECK, [], "checking percentile arithmetic")
+            self._exact_percentiles = all(
+                [_quantile(sorted(values), q) for q in QUANTILES] == list(found)
+                for found, values in rows
+            )
+            if not self._exact_percentiles:
+                logger.warning("percentiles from histograms disabled", path=self.path)
+        return self._exact_percentiles
 
     def traffic(self, scope: Scope) -> Traffic:
         where = self._message_where(scope)
@@ -1389,6 +1468,101 @@ _SOURCE_COLUMNS = (
     "source_id, stream, path, device, inode, head_hash, byte_offset AS offset, "
     "complete, lines, first_seen, updated"
 )
+
+
+class _Grouping:
+    """The SQL pieces that group the count queries by their keys (and bucket)."""
+
+    def __init__(self, exprs: Sequence[str], bucket: str | None, totals: bool) -> None:
+        self.keys = [f"g{i}" for i in range(len(exprs))]
+        selects = [f"{e} AS {k}" for e, k in zip(exprs, self.keys, strict=True)]
+        self.part = ["rcpt"]
+        if bucket is not None:
+            self.keys = ["bucket", *self.keys]
+            selects.append(f"{bucket} AS bucket")
+            self.part.append("bucket")
+        self.select = "".join(f"{s}, " for s in selects)
+        keys = ", ".join(self.keys)
+        self.key_list = f"{keys}, " if self.keys else ""
+        if not self.keys:
+            self.by, self.by_value, self.gid = "", "GROUP BY v", "0 AS gid, "
+        elif totals:
+            self.by = f"GROUP BY GROUPING SETS (({keys}), ())"
+            self.by_value = f"GROUP BY GROUPING SETS (({keys}, v), (v))"
+            self.gid = f"GROUPING({keys}) AS gid, "
+        else:
+            self.by, self.by_value = f"GROUP BY {keys}", f"GROUP BY {keys}, v"
+            self.gid = "0 AS gid, "
+
+    def join(self, left: str, right: str) -> str:
+        """The condition that pairs rows of the same group of two parts."""
+        same = [f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in self.keys]
+        return " AND ".join([f"{left}.gid = {right}.gid", *same])
+
+
+def _interpolate_row(row: dict[str, Any]) -> None:
+    """Replace a row's histogram order statistics by its percentiles."""
+    for name, _ in _STAGE_COLUMNS:
+        count, lows, highs = (row.pop(f"{p}_{name}") for p in ("n", "lo", "hi"))
+        row[f"n_{name}"] = count or 0
+        row[f"q_{name}"] = (
+            [
+                _interpolated(count, q, lo, hi)
+                for q, lo, hi in zip(QUANTILES, lows, highs, strict=True)
+            ]
+            if count
+            else None
+        )
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    """``quantile_cont`` of sorted ``values`` (for the arithmetic check)."""
+    rn = (len(values) - 1) * q
+    lo, hi = values[math.floor(rn)], values[math.ceil(rn)]
+    return _interpolated(len(values), q, lo, hi)
+
+
+def _interpolated(count: int, q: float, lo: float, hi: float) -> float:
+    """DuckDB's ``quantile_cont`` between its two order statistics ``lo``, ``hi``.
+
+    The engine returns ``lo`` when both are equal, else ``lo * (1 - d) + hi * d``
+    with ``d`` the fraction of ``(count - 1) * q``; its build fuses the first
+    product with the sum, so that is rounded once here too.
+    """
+    if lo == hi:
+        return lo
+    rn = (count - 1) * q
+    d = rn - math.floor(rn)
+    return _fma(lo, 1.0 - d, hi * d)
+
+
+def _fma(a: float, b: float, c: float) -> float:
+    """``a * b + c`` rounded once: Dekker's exact product, then an exact sum."""
+    product = a * b
+    a_hi, a_lo = _split(a)
+    b_hi, b_lo = _split(b)
+    error = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return math.fsum((product, error, c))
+
+
+def _split(x: float) -> tuple[float, float]:
+    """Veltkamp's split of a double into two halves of 26 significant bits."""
+    t = 134217729.0 * x  # 2**27 + 1
+    high = t - (t - x)
+    return high, x - high
+
+
+# Values like Postfix's delays (two decimals, up to hours), in groups of a few and
+# of hundreds, for ``DuckDBStore._histogram_percentiles``.
+_PERCENTILE_CHECK = f"""
+    SELECT quantile_cont(v, {list(QUANTILES)}), list(v) FROM (
+        SELECT i % 61 AS k, round(((i * 7919) % 10007) / (1 + i % 13), 2) AS v
+        FROM range(20000) t(i)
+        UNION ALL
+        SELECT 100 + i % 997, round(((i * 104729) % 9973) / (1 + i % 29), 2)
+        FROM range(6000) t(i)
+    ) GROUP BY k
+"""
 
 
 def _stats(row: Mapping[str, Any], names: list[GroupBy], cls: type[_G]) -> _G:

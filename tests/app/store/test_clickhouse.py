@@ -180,6 +180,8 @@ def test_retention_sets_a_ttl_that_drops_old_days(url: str) -> None:
         assert "TTL" in table_definition(store, "attempts")
     with ClickHouseStore(url) as store:
         assert "TTL" not in table_definition(store, "attempts")
+    with ClickHouseStore(url, retention_days=30) as store:
+        assert "toIntervalDay(30)" in table_definition(store, "attempts")
 
 
 def table_definition(store: ClickHouseStore, table: str) -> str:
