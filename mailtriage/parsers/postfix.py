@@ -334,63 +334,12 @@ _TLS_TRUST: Final = (
 
 
 def _tls_established(service: str, queue_id: str, text: str) -> Record | None:
-    found = _tls_fast(text)
-    if found is not None:
-        trust, host, address, detail = found
-    else:
-        match = _TLS_ESTABLISHED.match(text)
-        if match is None:
-            return None
-        trust, host, address, detail = match.groups()
+    match = _TLS_ESTABLISHED.match(text)
+    if match is None:
+        return None
+    trust, host, address, detail = match.groups()
     detail = f"{trust} {detail}" if trust else detail
     return SmtpdEvent("tls_established", host or None, address, None, detail)
-
-
-def _tls_fast(text: str) -> tuple[str | None, str, str, str] | None:
-    """The groups of ``_TLS_ESTABLISHED`` for its common form, ``Trust TLS
-    connection established from|to host[address](:port): detail`` with a plain
-    ASCII trust word and host; None when unsure (the regex then decides). One
-    line in ten of a busy log is one of these."""
-    at = text.find("TLS connection established ")
-    trust = text[: at - 1] if at > 0 else None
-    if at < 0 or (trust is not None and not (text[at - 1] == " " and _is_word(trust))):
-        return None
-    peer_at = at + 27
-    if text.startswith("from ", peer_at):
-        peer_at += 5
-    elif text.startswith("to ", peer_at):
-        peer_at += 3
-    else:
-        return None
-    open_at = text.find("[", peer_at)
-    close_at = text.find("]", open_at)
-    host = text[peer_at:open_at]
-    if open_at < 0 or close_at < 0 or not _is_hostname(host):
-        return None
-    end = close_at + 1
-    if text[end : end + 1] == ":" and text[end + 1 : end + 2] != " ":
-        end = text.find(": ", end)  # the port, which must be digits only
-        if end < 0 or not _is_digits(text[close_at + 2 : end]):
-            return None
-    if text[end : end + 2] != ": ":
-        return None
-    return trust, host, text[open_at + 1 : close_at], text[end + 2 :]
-
-
-def _is_word(text: str) -> bool:
-    """Non-empty ASCII letters, digits and ``_``: a subset of ``\\w+``."""
-    return text.isascii() and text.replace("_", "a").isalnum()
-
-
-def _is_hostname(text: str) -> bool:
-    """Non-empty ASCII letters, digits, ``.``, ``-`` and ``_``: a subset of what
-    ``_PEER`` takes as a host (no white space, no ``[``)."""
-    return _is_word(text.replace(".", "_").replace("-", "_"))
-
-
-def _is_digits(text: str) -> bool:
-    """Non-empty ASCII digits: a subset of ``\\d+``."""
-    return text.isascii() and text.isdigit()
 
 
 # SSL_accept error from unknown[203.0.113.10]: lost connection
