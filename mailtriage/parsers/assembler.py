@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from mailtriage.errors import StoreError
 from mailtriage.parsers.classify import (
@@ -201,12 +201,22 @@ _row_values: dict[type, Callable[[Any], tuple[Any, ...]]] = {
 _unparsed_values = attrgetter(*_names(UnparsedRow))
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """Loads plain values only: a checkpoint can never name a class or a function,
-    so loading one cannot run code."""
+def _refuse_objects(module: str, name: str) -> Any:
+    raise pickle.UnpicklingError(f"a snapshot holds no objects ({module}.{name})")
 
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"a snapshot holds no objects ({module}.{name})")
+
+# An unpickler that loads plain values only: a checkpoint can never name a class or
+# a function, so loading one cannot run code. Made with type() so that it stays an
+# ordinary Python class when mypyc compiles this module (setup.py): a compiled
+# subclass of the C unpickler crashes the interpreter.
+_PlainUnpickler = cast(
+    "type[pickle.Unpickler]",
+    type(
+        "_PlainUnpickler",
+        (pickle.Unpickler,),
+        {"find_class": staticmethod(_refuse_objects)},
+    ),
+)
 
 
 @contextmanager

@@ -107,7 +107,8 @@ def register(app: typer.Typer) -> None:
         db: Annotated[
             Path | None,
             typer.Option(
-                "--db", help="DuckDB file [env MAILTRIAGE_DB; ./mailtriage.duckdb]."
+                "--db",
+                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
             ),
         ] = None,
         config: Annotated[

@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         db: Annotated[
             Path | None,
             typer.Option(
-                "--db", help="DuckDB file [env MAILTRIAGE_DB; ./mailtriage.duckdb]."
+                "--db",
+                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
             ),
         ] = None,
         config: Annotated[
@@ -67,7 +68,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         since: Annotated[
             str | None,
-            typer.Option("--since", help="Start: RFC 3339 or -1h, -15m [last hour]."),
+            typer.Option(
+                "--since", help="Start: RFC 3339 or -1h, -15m (default: the last hour)."
+            ),
         ] = None,
         until: Annotated[
             str | None, typer.Option("--until", help="End: RFC 3339 or relative.")

@@ -748,10 +748,11 @@ class DuckDBStore(Store):
         reads ``attempts`` (each read takes the window's parameters). Counting the
         distinct values of each delay and reading the order statistics off the
         running totals is several times cheaper than ``quantile_cont``, which
-        collects every value: Postfix logs delays at a resolution of 10 ms
-        (``delay_logging_resolution_limit``), so there are a few hundred distinct
-        values. The engine's own ``quantile_cont`` is used where the interpolation
-        in ``_interpolated`` does not repeat its arithmetic bit for bit.
+        collects every value: Postfix rounds logged delays to two decimals by
+        default (``delay_logging_resolution_limit``, postconf(5)), so a million
+        delays hold a few hundred distinct values. The engine's own
+        ``quantile_cont`` is used where the interpolation in ``_interpolated``
+        does not repeat its arithmetic bit for bit.
         """
         if not self._histogram_percentiles():
             cols = ", ".join(col for _, col in _STAGE_COLUMNS)
