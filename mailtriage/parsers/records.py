@@ -50,7 +50,7 @@ class SmtpdDisconnect:
 
 @dataclass(slots=True)
 class SmtpdClient:
-    """``QID: client=h[ip]:port, sasl_method=PLAIN, sasl_username=u``: a message begins."""
+    """``QID: client=h[ip]:port, sasl_method=PLAIN, sasl_username=u``: a new message."""
 
     kind: ClassVar[str] = "smtpd_client"
     queue_id: str
