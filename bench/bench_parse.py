@@ -8,7 +8,9 @@ Postfix and Dovecot lines of the shared corpus to a million lines. The lines are
 into memory first, so the figures are parsing only (no disk, no decompression); the
 process is pinned to one CPU. Each measurement is the best of R runs, by wall clock
 and by this process's CPU time; the load average is printed because other work on the
-machine slows the wall-clock figure.
+machine slows the wall-clock figure. ``compiled`` says whether the parser modules are
+the mypyc build (``bench/build_native.sh``); the garbage collector keeps CPython's
+default threshold here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailtriage.app.commands.parse import open_lines
+from mailtriage.parsers import line as line_module
 from mailtriage.parsers.envelope import EnvelopeParser
 from mailtriage.parsers.line import LineParser, family_name
 
@@ -56,6 +59,11 @@ def generated_lines(target: int) -> list[str] | None:
         command += ["--seed", "1"]
         subprocess.run(command, check=True, capture_output=True)
         return list(open_lines(str(out)))
+
+
+def compiled() -> bool:
+    """True when the parser modules are the mypyc build (bench/build_native.sh)."""
+    return not (line_module.__file__ or "").endswith(".py")
 
 
 def best_rate(
@@ -103,6 +111,7 @@ def main() -> None:
         "envelope_and_record_lines_per_s": round(full[0]),
         "envelope_and_record_lines_per_cpu_s": round(full[1]),
         "load_average_1m": os.getloadavg()[0],
+        "compiled": compiled(),
         "python": sys.version.split()[0],
     }
     print(json.dumps(result, indent=2))

@@ -362,30 +362,37 @@ class Assembler:
         ``opens`` is the origin for records that start a message (they never attach
         to a closed lifetime); None for the others.
         """
-        key = (env.host, queue_id)
+        host, ts = env.host, env.ts
+        key = (host, queue_id)
         msg = self._open.get(key)
         if msg is None:
-            msg = self._closed_within_grace(env.host, queue_id, env.ts, opens)
+            msg = self._closed_within_grace(host, queue_id, ts, opens)
             if msg is None:
-                msg = self._start(env.host, queue_id, env.ts, opens or "unknown")
+                msg = self._start(host, queue_id, ts, opens or "unknown")
         else:
             self._open.move_to_end(key)
-        self._note_line(env, queue_id, raw, msg)
+        self._note_line(ts, host, env.program, queue_id, raw, msg)
         return msg
 
     def _find(self, env: Envelope, queue_id: str, raw: str) -> _Msg | None:
         """Like ``_touch`` for lines that only end a lifetime: never opens one."""
-        msg = self._open.get((env.host, queue_id))
+        host, ts = env.host, env.ts
+        msg = self._open.get((host, queue_id))
         if msg is None:
-            msg = self._closed_within_grace(env.host, queue_id, env.ts, None)
-        self._note_line(env, queue_id, raw, msg)
+            msg = self._closed_within_grace(host, queue_id, ts, None)
+        self._note_line(ts, host, env.program, queue_id, raw, msg)
         return msg
 
     def _note_line(
-        self, env: Envelope, queue_id: str, raw: str, msg: _Msg | None
+        self,
+        ts: float,
+        host: str,
+        program: str,
+        queue_id: str,
+        raw: str,
+        msg: _Msg | None,
     ) -> None:
         """Extend the lifetime's time span, mark it changed, keep the raw line."""
-        ts = env.ts
         key = None
         if msg is not None:
             # Every handler reaches a lifetime through here before it changes the
@@ -404,9 +411,7 @@ class Assembler:
                 msg.dirty = True
                 self._dirty.append(msg)
         if self._keep_lines:
-            self._batch.lines.append(
-                LineRow(ts, env.host, queue_id, env.program, raw, key)
-            )
+            self._batch.lines.append(LineRow(ts, host, queue_id, program, raw, key))
 
     def _closed_within_grace(
         self, host: str, queue_id: str, ts: float, opens: str | None

@@ -421,6 +421,7 @@ def _auth(
         return _pam_unix(body)
     if body.startswith("pam_unix("):
         return _pam_unix(body.partition("): ")[2])
+    remote: str | None  # the address is optional in the driver form
     if arg is not None and "," in arg:
         # 2.3.x: "auth(user,192.0.2.1,sasl:login)<sid>: Info: sql: Password mismatch"
         user, _, rest = arg.partition(",")

@@ -131,8 +131,8 @@ class LineParser:
     ) -> None:
         envelope = EnvelopeParser(tz=tz, reference_ts=reference_ts, year=year)
         self._envelope = envelope.parse
-        # The envelope parser's caches, read in place by the fast path of ``parse``
-        # (its own fast path, inlined): stamps and hosts seen before.
+        # The envelope parser's caches of stamps, hosts and tags seen before, read
+        # in place by the fast path of ``parse`` (the envelope's own, inlined).
         self._stamps = envelope.stamps
         self._hosts = envelope.hosts
         self._tags = envelope.tags
@@ -144,29 +144,33 @@ class LineParser:
         """The envelope and record of one line. Envelope None means the record is
         ``Unparsed(reason="envelope")``."""
         # The common case first: a syslog stamp, host and tag seen before. This is
-        # EnvelopeParser.parse's own fast path with the reader lookup folded in,
-        # applied before the line terminator is cut (it stays on the message only).
+        # EnvelopeParser.parse's own fast path with the reader lookup folded in and
+        # the tokens found rather than split off (the host starts after the stamp
+        # and one space in all three stamp forms); the line terminator is cut from
+        # the message only.
         if raw[:1] in _MONTH_INITIALS and len(raw) <= MAX_LINE_CHARS:
             end = 14 if raw[5:6] == " " else 15
             ts = self._stamps.get(raw[:end])
-            if ts is not None and raw[end : end + 1] == " ":
-                last = 6 if raw[4] == " " else 5
-                parts = raw.split(" ", last)
-                if len(parts) > last:
-                    tagged = self._tagged.get(parts[last - 1]) or self._tag_reader(
-                        parts[last - 1]
-                    )
-                    host = self._hosts.get(parts[last - 2])
-                    message = parts[last]
-                    if tagged is not None and host and message[:4] != "[ID ":
-                        if message[-1:] == "\n":
-                            message = _unterminated(message)
-                        env = Envelope(ts, host, tagged[0], tagged[1], message)
-                        try:
-                            return env, tagged[2](message)
-                        except Exception:  # as in _parse, below
-                            text = _unterminated(raw) if raw[-1:] == "\n" else raw
-                            return env, Unparsed("error", mask(message), text)
+            host_end = raw.find(" ", end + 1)
+            tag_end = raw.find(" ", host_end + 1)
+            if ts is not None and raw[end : end + 1] == " " and host_end > 0 < tag_end:
+                tag = raw[host_end + 1 : tag_end]
+                tagged = self._tagged.get(tag) or self._tag_reader(tag)
+                host = self._hosts.get(raw[end + 1 : host_end])
+                if (
+                    tagged is not None
+                    and host
+                    and raw[tag_end + 1 : tag_end + 5] != "[ID "
+                ):
+                    stop = len(raw)
+                    if raw[-1:] == "\n":
+                        stop -= 2 if raw[-2:] == "\r\n" else 1
+                    message = raw[tag_end + 1 : stop]
+                    env = Envelope(ts, host, tagged[0], tagged[1], message)
+                    try:
+                        return env, tagged[2](message)
+                    except Exception:  # as in _parse, below
+                        return env, Unparsed("error", mask(message), raw[:stop])
         return self._parse(raw)
 
     def _parse(self, raw: str) -> tuple[Envelope | None, Record]:

@@ -551,12 +551,13 @@ def _postscreen(service: str, queue_id: str, text: str) -> Record | None:
     match = _POSTSCREEN.match(text)
     if match is None:
         return None
-    verb, number, address, port, detail = match.groups()
-    event = _POSTSCREEN_EVENTS.get(verb)
+    # Fresh names: the optional groups may be None (a compiled build checks types).
+    name, number, ip, ip_port, extra = match.groups()
+    event = _POSTSCREEN_EVENTS.get(name)
     if event is None:
         return None
     rank = int(number) if event == "dnsbl" and number else None
-    return _screen_record(service, event, address, port, detail, rank)
+    return _screen_record(service, event, ip, ip_port, extra, rank)
 
 
 def _screen_record(
@@ -732,7 +733,7 @@ _DELIVERY_ANY: Final = re.compile(
 
 
 # _DELIVERY without tls=, with ASCII numbers and the response ending the text: the
-# same groups (bar the two tls=) for the lines nearly all logs consist of, a sixth
+# same groups (bar the two tls=) for the lines nearly all logs consist of, and
 # cheaper to match. A line it does not take goes to _DELIVERY.
 _DELIVERY_COMMON: Final = re.compile(
     r"to=<([^>]*)>(?:, orig_to=<([^>]*)>)?"
