@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from mailtriage.app.commands.ingest import cli_settings
+from mailtriage.app.commands.options import ConfigOption, DbOption
 from mailtriage.app.logs import configure_logging
 from mailtriage.errors import ConfigError, MailtriageError, QueryError
 
@@ -104,16 +105,8 @@ def register(app: typer.Typer) -> None:
         question: Annotated[
             str | None, typer.Argument(help="Ask this once; without it, a REPL.")
         ] = None,
-        db: Annotated[
-            Path | None,
-            typer.Option(
-                "--db",
-                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
-            ),
-        ] = None,
-        config: Annotated[
-            Path | None, typer.Option("--config", help="TOML settings file.")
-        ] = None,
+        db: DbOption = None,
+        config: ConfigOption = None,
         tenant: Annotated[
             str | None,
             typer.Option("--tenant", help="Confine the conversation to a tenant."),

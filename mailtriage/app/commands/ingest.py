@@ -27,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from mailtriage.app.commands.options import ConfigOption, DbOption
 from mailtriage.app.ingest.pipeline import IngestResult
 from mailtriage.app.ingest.pipeline import Progress as IngestProgress
 from mailtriage.app.logs import configure_logging
@@ -136,17 +137,8 @@ def register(app: typer.Typer) -> None:
             list[str],
             typer.Argument(help="Log files (plain, .gz, .bz2, .xz); - for stdin."),
         ],
-        db: Annotated[
-            Path | None,
-            typer.Option(
-                "--db",
-                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
-            ),
-        ] = None,
-        config: Annotated[
-            Path | None,
-            typer.Option("--config", help="TOML settings file (tenants and the rest)."),
-        ] = None,
+        db: DbOption = None,
+        config: ConfigOption = None,
         year: Annotated[
             int | None, typer.Option("--year", help="Year of stamps without one.")
         ] = None,

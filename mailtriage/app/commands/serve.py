@@ -29,6 +29,7 @@ from loguru import logger
 
 from mailtriage.app.api.app import create_app
 from mailtriage.app.api.auth import TokenBook, check_bind_address
+from mailtriage.app.commands.options import ConfigOption, DbOption
 from mailtriage.app.ingest.collect import BatchReceiver
 from mailtriage.app.ingest.follow import Follower, StoreFileSources
 from mailtriage.app.ingest.live import Chunk, CommitHook, LiveIngest
@@ -169,12 +170,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
-        db: Annotated[
-            Path | None, typer.Option("--db", help="The DuckDB file.")
-        ] = None,
-        config: Annotated[
-            Path | None, typer.Option("--config", help="A TOML settings file.")
-        ] = None,
+        db: DbOption = None,
+        config: ConfigOption = None,
         follow: Annotated[
             list[Path] | None,
             typer.Option("--follow", help="Follow this log file (tail -F); repeat."),

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from mailtriage.app.commands.ingest import cli_settings
+from mailtriage.app.commands.options import ConfigOption, DbOption
 from mailtriage.app.logs import configure_logging
 from mailtriage.app.store.base import Scope
 from mailtriage.app.timeparse import parse_window
@@ -56,16 +57,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("triage")
     def triage(
-        db: Annotated[
-            Path | None,
-            typer.Option(
-                "--db",
-                help="DuckDB file (env MAILTRIAGE_DB; default ./mailtriage.duckdb).",
-            ),
-        ] = None,
-        config: Annotated[
-            Path | None, typer.Option("--config", help="TOML settings file.")
-        ] = None,
+        db: DbOption = None,
+        config: ConfigOption = None,
         since: Annotated[
             str | None,
             typer.Option(
