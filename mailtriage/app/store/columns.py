@@ -18,6 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mailtriage.parsers.model import (
     AttemptRow,
@@ -122,17 +123,31 @@ def to_columns(batch: Batch) -> ColumnBatch:
 
 
 def concat(parts: Sequence[ColumnBatch]) -> ColumnBatch:
-    """One batch of the rows of ``parts``, in order; counters added up."""
+    """One batch of the rows of ``parts``, in order; counters added up.
+
+    As in ``to_columns``, a message that several parts hold (one lifetime taken
+    again after it changed) is kept once, in the state of the last part.
+    """
     out = ColumnBatch()
     for name in ROW_TYPES:
         tables = [p.tables[name] for p in parts if name in p.tables]
-        if tables:
-            out.tables[name] = (
-                tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-            )
+        if len(tables) == 1:
+            out.tables[name] = tables[0]
+        elif tables:
+            table = pa.concat_tables(tables)
+            out.tables[name] = _last_per_key(table) if name == "messages" else table
     for part in parts:
         out.lines_read += part.lines_read
         out.lines_unparsed += part.lines_unparsed
         for program, count in part.lines_by_program.items():
             out.lines_by_program[program] = out.lines_by_program.get(program, 0) + count
     return out
+
+
+def _last_per_key(table: pa.Table) -> pa.Table:
+    """The rows of ``table`` with the last row of each ``key`` only."""
+    if pc.count_distinct(table.column("key")).as_py() == table.num_rows:
+        return table
+    numbered = table.append_column("_row", pa.array(range(table.num_rows)))
+    last = numbered.group_by("key").aggregate([("_row", "max")]).column("_row_max")
+    return table.take(pc.take(last, pc.sort_indices(last)))

@@ -204,6 +204,21 @@ def test_two_workers_store_the_same_rows_as_one(
     assert contents(db) == contents(clean)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rows_gathered_as_columns_over_several_takes_are_stored_once(
+    generated: tuple[Path, Path, Any], clean: Path, tmp_path: Path, workers: int
+) -> None:
+    # Messages are taken again as they change: a commit that gathers several
+    # takes must still hold each queue-ID lifetime once, in its latest state.
+    log, tenants, _ = generated
+    db = tmp_path / "gathered.duckdb"
+    settings = settings_for(tenants, file_batch_lines=6000, file_column_lines=700)
+    with DuckDBStore(db) as store:
+        result = ingest_files(store, settings, [str(log)], workers=workers)
+    assert result.lines == GENERATED_LINES
+    assert contents(db) == contents(clean)
+
+
 def test_partition_count_of_a_database_is_kept(
     generated: tuple[Path, Path, Any], clean: Path, tmp_path: Path
 ) -> None:
