@@ -1,25 +1,30 @@
-"""Optional native build: the parser modules compiled with mypyc.
+"""The build hook that compiles the parser modules with mypyc.
 
-mailtriage is pure Python and works as it is; ``pyproject.toml`` holds everything
-else about the package. With ``MAILTRIAGE_COMPILE=1`` this hook compiles the modules
-that read and assemble log lines into C extensions (the ``.py`` files stay in the
-package, so an uncompiled install behaves the same, only slower):
+``pyproject.toml`` holds everything else about the package. A wheel build (``pip
+install .``, ``pip wheel .``, the Dockerfile) compiles the modules that read and
+assemble log lines into C extensions; the ``.py`` files stay in the package beside
+them. ``[build-system]`` requires mypy, which ships mypyc, so an isolated build has
+it. The modules work the same uncompiled, only slower, and two builds stay pure
+Python:
 
-    MAILTRIAGE_COMPILE=1 pip install --no-build-isolation .
+- an editable install (``pip install -e .``, what ``scripts/setup.sh`` makes), so that
+  an edit to a parser takes effect without a rebuild;
+- any build with ``MAILTRIAGE_COMPILE=0``.
 
-mypyc ships with mypy (the ``test`` extra); ``--no-build-isolation`` lets the build use
-the installed one. ``bench/build_native.sh`` builds such a copy for the benchmarks.
+``bench/build_native.sh`` compiles a copy for the benchmarks, through ``build_ext``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from setuptools import setup
 
-# The modules on the per-line path. records.py and model.py stay interpreted: mypyc
-# cannot compile a dataclass with a ClassVar field (records' ``kind``).
+# The modules on the per-line path.
 COMPILED = [
+    "mailtriage/parsers/records.py",
+    "mailtriage/parsers/model.py",
     "mailtriage/parsers/envelope.py",
     "mailtriage/parsers/line.py",
     "mailtriage/parsers/postfix.py",
@@ -30,19 +35,25 @@ COMPILED = [
     "mailtriage/parsers/assembler.py",
 ]
 
+# setup.py commands that build the package's files. The others only describe it
+# (egg_info, dist_info, sdist) or make an editable install (editable_wheel, develop),
+# and for those compiling would be wasted or, in the working tree, in the way.
+_BUILDS = frozenset({"bdist_wheel", "build", "build_ext", "install"})
+
 
 def ext_modules() -> list[object]:
-    """The mypyc extensions when asked for, else none (a pure-Python build)."""
-    if os.environ.get("MAILTRIAGE_COMPILE") != "1":
+    """The mypyc extensions when this run builds the package, else none."""
+    if os.environ.get("MAILTRIAGE_COMPILE") == "0" or _BUILDS.isdisjoint(sys.argv):
         return []
     try:
         from mypyc.build import mypycify
     except ImportError as exc:
         raise SystemExit(
-            "MAILTRIAGE_COMPILE=1 needs mypyc in the build environment: install mypy "
-            "and build with pip's --no-build-isolation"
+            "building mailtriage compiles its parsers with mypyc, which is not "
+            "installed here: build with pip's build isolation (the default), "
+            "install mypy, or set MAILTRIAGE_COMPILE=0 for a pure-Python build"
         ) from exc
-    return list(mypycify(COMPILED, opt_level="3"))
+    return list(mypycify(COMPILED, opt_level="3", group_name="mailtriage"))
 
 
 setup(ext_modules=ext_modules())

@@ -17,7 +17,8 @@ work, wall-clock time would also count the time other processes held the CPU. Th
 wall-clock figures and the load average are printed beside them. The cyclic garbage
 collector runs with the threshold ingest uses (``--gc-threshold``, as
 ``pipeline.fewer_collections``; 700 is CPython's default). ``compiled`` says whether
-the parser modules are the mypyc build (``bench/build_native.sh``).
+the parser modules are compiled by mypyc, as a wheel install has them
+(``bench/build_native.sh`` builds such a copy; the editable install is pure Python).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ into memory first, so the figures are parsing only (no disk, no decompression); 
 process is pinned to one CPU. Each measurement is the best of R runs, by wall clock
 and by this process's CPU time; the load average is printed because other work on the
 machine slows the wall-clock figure. ``compiled`` says whether the parser modules are
-the mypyc build (``bench/build_native.sh``); the garbage collector keeps CPython's
+compiled by mypyc, as a wheel install has them (``bench/build_native.sh`` builds such
+a copy; the editable install is pure Python); the garbage collector keeps CPython's
 default threshold here.
 """
 
@@ -62,7 +63,7 @@ def generated_lines(target: int) -> list[str] | None:
 
 
 def compiled() -> bool:
-    """True when the parser modules are the mypyc build (bench/build_native.sh)."""
+    """True when the parser modules are compiled (a wheel, bench/build_native.sh)."""
     return not (line_module.__file__ or "").endswith(".py")
 
 

@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from mailtriage.errors import StoreError
 from mailtriage.parsers.classify import (
@@ -102,26 +102,26 @@ from mailtriage.parsers.records import (
 from mailtriage.parsers.tenants import UNASSIGNED, TenantMap, domain_of
 
 # Origins that mark the birth of a queue file; a message is born only once.
-_BORN = frozenset({"smtpd", "pickup"})
+_BORN: Final = frozenset({"smtpd", "pickup"})
 
 # Outcomes that decide a recipient's fate (model.AttemptRow.final).
-_FINAL = frozenset({"sent", "bounced", "expired"})
+_FINAL: Final = frozenset({"sent", "bounced", "expired"})
 
 # SMTP stages at which a refusal with a queue ID refuses one command but leaves the
 # transaction (and the queue file smtpd created at the first accepted RCPT) alive.
 # At any other stage (DATA, END-OF-MESSAGE, cleanup's header and body checks) the
 # message ends without a qmgr "removed" line.
-_COMMAND_STAGES = frozenset(
+_COMMAND_STAGES: Final = frozenset(
     {"CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "ETRN", "VRFY", "AUTH", "STARTTLS"}
 )
 # Reject-record actions that refuse or hold mail (smtpd access(5), header_checks(5),
 # milters); the others only tag or reroute it.
-_REFUSALS = frozenset(
+_REFUSALS: Final = frozenset(
     {"reject", "milter-reject", "proxy-reject", "discard", "milter-discard", "hold"}
 )
 
 # Pigeonhole (Sieve) actions that decide a delivery, as DovecotRow statuses.
-_SIEVE_STATUS = {
+_SIEVE_STATUS: Final = {
     "stored": "saved",
     "kept": "saved",
     "discarded": "discarded",
@@ -131,11 +131,11 @@ _SIEVE_STATUS = {
 
 # Unparsed shapes waiting for take(): beyond this many, new shapes are counted
 # under one overflow shape so that a flood of garbage cannot grow memory.
-_UNPARSED_SHAPES_LIMIT = 20_000
-_OVERFLOW_SHAPE = "<too many distinct shapes>"
-_EXAMPLE_CHARS = 1000
+_UNPARSED_SHAPES_LIMIT: Final = 20_000
+_OVERFLOW_SHAPE: Final = "<too many distinct shapes>"
+_EXAMPLE_CHARS: Final = 1000
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION: Final = 1
 
 
 def _strip_detail(address: str) -> str:

@@ -52,7 +52,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 CAUSES: tuple[str, ...] = (
     "quota_exceeded",
@@ -74,17 +74,17 @@ CAUSES: tuple[str, ...] = (
 
 # Statuses that are not failures: a sent delivery, and a successful address
 # verification probe (Postfix logs probes as ``deliverable``/``undeliverable``).
-_SUCCESS = frozenset({"sent", "deliverable"})
-_TEMPORARY_STATUSES = frozenset({"deferred", "softbounce", "SOFTBOUNCE"})
+_SUCCESS: Final = frozenset({"sent", "deliverable"})
+_TEMPORARY_STATUSES: Final = frozenset({"deferred", "softbounce", "SOFTBOUNCE"})
 
 # Remote replies are at most a few hundred characters (RFC 5321 section 4.5.3.1.5
 # limits a reply line to 512 octets); longer texts are cut before matching so that
 # pathological input costs no more than a real reply.
-_MAX_TEXT = 2048
+_MAX_TEXT: Final = 2048
 
 # No leading \b: a literal prefix lets the regex engine skip ahead with a fast search.
-_HOST_SAID = re.compile(r"host \S+ (?:said|refused to talk to me): ")
-_REPLY_CODES = re.compile(
+_HOST_SAID: Final = re.compile(r"host \S+ (?:said|refused to talk to me): ")
+_REPLY_CODES: Final = re.compile(
     r"([245]\d\d)(?:[ -]+#?([245]\.\d{1,3}\.\d{1,3})\b)?"
     r"|#?([245]\.\d{1,3}\.\d{1,3})\b"
 )

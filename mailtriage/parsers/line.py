@@ -21,13 +21,13 @@ from mailtriage.parsers.shapes import mask
 # Longer lines are cut to this many characters before parsing (and in Unparsed.text);
 # they are still counted as one line each. Postfix limits a logged line to 2 kB by
 # default (line_length_limit applies to SMTP; syslog relays cut at 8 kB or less).
-MAX_LINE_CHARS = 64 * 1024
+MAX_LINE_CHARS: Final = 64 * 1024
 
 # Postfix daemons and commands, by the last component of the syslog tag
 # (postfix/smtpd, postfix-out/smtp, postfix/submission/smtpd, relay/smtp). From the
 # Postfix manual's list of daemons (postfix(1), master(5)) and the command names that
 # log under the same syslog_name.
-POSTFIX_DAEMONS = frozenset(
+POSTFIX_DAEMONS: Final = frozenset(
     (
         "anvil",
         "bounce",

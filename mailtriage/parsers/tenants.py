@@ -27,15 +27,16 @@ names too.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 from mailtriage.app.settings import TenantSettings
 from mailtriage.errors import ConfigError
 
-UNASSIGNED = "unassigned"
+UNASSIGNED: Final = "unassigned"
 
 # A lookup cache per map; cleared when it grows past this many domains so that a
 # flood of distinct (often forged) domains cannot grow memory without bound.
-_CACHE_LIMIT = 100_000
+_CACHE_LIMIT: Final = 100_000
 
 
 def domain_of(address: str | None) -> str:
