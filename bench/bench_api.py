@@ -137,6 +137,12 @@ class Service:
         except httpx.TransportError:
             return False
 
+    def cpu_seconds(self) -> float:
+        """CPU time the service process has used so far (user and system)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1]
+        user, system = fields.split()[11:13]
+        return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
+
     def committed(self) -> int:
         return int(
             httpx.get(f"{self.url}/readyz", timeout=10).json()["lines_committed"]
@@ -191,23 +197,24 @@ def queries(window_start: float) -> list[dict[str, str]]:
 
 def load(
     url: str, cycle: list[dict[str, str]], clients: int, seconds: float
-) -> tuple[list[float], list[str]]:
-    """Latencies (ms) of summary requests from ``clients`` threads, and the
-    answers that were not 200."""
-    latencies: list[float] = []
+) -> tuple[list[tuple[int, float]], list[str]]:
+    """Latencies (ms) of summary requests from ``clients`` threads, each with the
+    index in ``cycle`` of what it asked, and the answers that were not 200."""
+    latencies: list[tuple[int, float]] = []
     failures: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
     def client(offset: int) -> None:
-        mine: list[float] = []
+        mine: list[tuple[int, float]] = []
         bad: list[str] = []
         with httpx.Client(base_url=url, timeout=60) as http:
             n = offset
             while time.monotonic() < deadline:
+                asked = n % len(cycle)
                 started = time.perf_counter()
-                response = http.get("/v1/stats/summary", params=cycle[n % len(cycle)])
-                mine.append((time.perf_counter() - started) * 1000)
+                response = http.get("/v1/stats/summary", params=cycle[asked])
+                mine.append((asked, (time.perf_counter() - started) * 1000))
                 if response.status_code != 200:
                     bad.append(f"{response.status_code} {response.text[:200]}")
                 n += 1
@@ -221,6 +228,12 @@ def load(
     for thread in threads:
         thread.join()
     return latencies, failures
+
+
+def describe_query(params: dict[str, str]) -> str:
+    """A short name for one request of the cycle: its grouping and window."""
+    window = "last hour" if "since" in params else "all time"
+    return f"{params.get('group_by', 'none')}, {window}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -263,13 +276,20 @@ def main() -> None:
         time.sleep(1.0)  # ingest is running before the load starts
         before = service.committed()
         cycle = queries(window_start=last_ts - 3600)
-        latencies, failures = load(service.url, cycle, args.clients, args.seconds)
+        cpu = service.cpu_seconds()
+        timed, failures = load(service.url, cycle, args.clients, args.seconds)
+        cpu = service.cpu_seconds() - cpu
         during = service.committed() - before
         appender.stop.set()
         appender.join()
     finally:
         service.stop()
 
+    by_query = {
+        describe_query(params): [ms for asked, ms in timed if asked == k]
+        for k, params in enumerate(cycle)
+    }
+    latencies = [ms for _, ms in timed]
     p95 = percentile(latencies, 0.95)
     print(
         json.dumps(
@@ -286,9 +306,15 @@ def main() -> None:
                     "p99": round(percentile(latencies, 0.99), 1),
                     "max": round(max(latencies), 1),
                 },
+                "p50_p95_ms_by_query": {
+                    name: [round(percentile(v, 0.5)), round(percentile(v, 0.95))]
+                    for name, v in by_query.items()
+                    if v
+                },
                 "failed_requests": len(failures),
                 "first_failure": failures[0] if failures else None,
                 "lines_committed_during_load": during,
+                "service_cpu_seconds_during_load": round(cpu, 1),
                 "memory_limit_mb": args.memory_limit_mb,
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 "target_p95_ms": TARGET_P95_MS,

@@ -9,6 +9,11 @@ plus bookkeeping:
   ``unparsed`` (counts added per shape), ``program_lines`` (lines per program);
 - ``sources`` (checkpoints), ``pipeline_state`` (the assemblers' open state),
   ``conversations`` (chat turns), ``schema_version``;
+- ``rollup_counts`` and ``rollup_delays`` (per ten-minute bucket, tenant and one
+  dimension: the four additive counts, and how many final attempts had each delay
+  value), ``rollup_buckets`` (when to merge them) and ``retried_attempts`` (every
+  attempt of a recipient with a non-final one), kept by each write
+  (``DuckDBStore._roll_up``) for the count queries (``DuckDBStore._counts``);
 - the view ``attempt_dovecot`` pairs each Postfix attempt with the Dovecot row of the
   same join key (``AttemptRow.dovecot_key``) logged at or before it, allowing
   ``JOIN_SLACK_SECONDS`` of clock skew between hosts: a recipient retried after a
@@ -30,12 +35,14 @@ with a message that names the database and, where known, the remedy.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,7 +57,6 @@ from mailtriage.app.store.base import (
     ChatTurn,
     Checkpoint,
     DataRange,
-    DelayStats,
     DeliveryFilter,
     DeliveryItem,
     DeliveryPage,
@@ -106,6 +112,155 @@ TRACE_SLACK_SECONDS = 60.0
 RECEIVED_ORIGINS = ("smtpd", "pickup")
 QUANTILES = (0.5, 0.95, 0.99)
 """The delay percentiles every count query reports (p50, p95, p99)."""
+_PERCENTILES = ("p50", "p95", "p99")
+
+# ------------------------------------------------------------- group-by columns
+
+_ATTEMPT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "transport",
+    "cause": "cause",
+    "relay": "relay_host",
+    "host": "host",
+}
+_DOVECOT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "service",
+    "cause": "cause",
+    "host": "host",
+}
+
+_STAGE_COLUMNS = (
+    ("total", "delay"),
+    ("before_queue_manager", "delay_before_qmgr"),
+    ("queue_manager", "delay_in_qmgr"),
+    ("connection_setup", "delay_conn_setup"),
+    ("transmission", "delay_transmission"),
+)
+
+_STAGE_NAMES = [name for name, _ in _STAGE_COLUMNS]
+
+_DERIVED: dict[str, dict[str, str]] = {
+    # One recipient of one queue-ID lifetime as a number: counting and grouping
+    # recipients on it is several times faster than on two strings.
+    "attempts": {"rcpt": "hash(message_key, recipient)"},
+}
+"""Columns computed from a batch's own columns while it is inserted."""
+
+_OUTCOME_COUNTS = """
+    count(*) FILTER (WHERE final AND status = 'sent') AS delivered,
+    count(*) FILTER (WHERE final AND status = 'bounced') AS bounced,
+    count(*) FILTER (WHERE final AND status = 'expired') AS expired,
+    count(*) FILTER (WHERE status = 'deferred') AS deferral_attempts"""
+"""The four counts of the counting rules that add up over any split of a window
+(``deferred`` does not: it depends on a recipient's latest attempt)."""
+
+# ---------------------------------------------------------------------- rollups
+
+ROLLUP_WIDTHS = (600.0,)
+"""Widths of the rollup buckets in seconds, finest first. A query reads whole
+buckets of the coarsest width, then of the finer ones in what is left, then the
+attempts at its edges (``_cover``). Ten minutes alone, by measurement on a
+million recipients (``bench/bench_api.py``): hour buckets hold 40 % fewer rows
+but leave up to an hour at each edge to the attempts; a daily level above took
+the all-time summary by domain from 20 to 12 ms of grouping, but cost nearly as
+much again at every write (ingest CPU +56 % instead of +34 %). ``floor(ts / w)
+* w`` puts every time since 1970 in the bucket that holds it, rounding
+included: for an integer width, a correctly rounded quotient cannot reach an
+integer that the exact one falls short of."""
+
+ROLLUP_MERGE_ROWS = 20_000
+"""A bucket's rows are added up once the rows appended since its last merge
+outnumber both the merged ones and this."""
+
+_ROLLUP_DIMENSIONS: dict[str, str] = {
+    "none": "NULL",
+    **{name: column for name, column in _ATTEMPT_GROUPS.items() if name != "tenant"},
+}
+"""The rollup families: one per dimension a summary groups or filters by, and one
+for none. The tenant is a key of every family, since a tenant's scope always
+filters on it; a family per pair of dimensions would hold nearly a row per
+attempt and save nothing."""
+
+_ROLLUP_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "rollup_counts": (
+        ("width", "bucket", "dimension", "tenant", "value"),
+        ("delivered", "bounced", "expired", "deferral_attempts"),
+    ),
+    "rollup_delays": (
+        ("width", "bucket", "dimension", "tenant", "value", "stage", "delay"),
+        ("n",),
+    ),
+}
+"""Each rollup table's key columns and the columns that add up, in order."""
+
+_ROLLUP_BATCH_COLUMNS = [
+    "ts",
+    "final",
+    "status",
+    *dict.fromkeys(_ATTEMPT_GROUPS.values()),
+    *(column for _, column in _STAGE_COLUMNS),
+]
+"""The columns of a batch's attempts that the rollups and ``retried_attempts``
+read (``DuckDBStore._roll_up``)."""
+
+_RETRIED_COLUMNS = (
+    "rcpt, ts, final, status, tenant, recipient_domain, transport, cause, "
+    "relay_host, host"
+)
+"""The columns of ``retried_attempts``: what ``deferred`` filters and groups on."""
+
+
+def _floor(column: str, width: float) -> str:
+    return f"floor({column} / {width!r}) * {width!r}"
+
+
+def _rollup_dimensions() -> tuple[str, str]:
+    """Two SQL lists to ``unnest`` side by side: family names, their values."""
+    names = ", ".join(f"'{name}'" for name in _ROLLUP_DIMENSIONS)
+    return f"[{names}]", f"[{', '.join(_ROLLUP_DIMENSIONS.values())}]"
+
+
+def _rollup_rows_sql(table: str, source: str) -> str:
+    """Rows of ``table`` at the finest width for the attempts in ``source``: the
+    four counts, or how many final attempts had each delay value per stage (the
+    index in ``_STAGE_COLUMNS``)."""
+    names, values = _rollup_dimensions()
+    width = ROLLUP_WIDTHS[0]
+    if table == "rollup_counts":
+        return f"""
+            SELECT {width!r} AS width, {_floor("ts", width)} AS bucket, dimension,
+                tenant, value, {_OUTCOME_COUNTS}
+            FROM (SELECT ts, tenant, final, status, unnest({names}) AS dimension,
+                      unnest({values}) AS value FROM {source})
+            GROUP BY ALL"""
+    stages = ", ".join(str(i) for i in range(len(_STAGE_COLUMNS)))
+    delays = ", ".join(column for _, column in _STAGE_COLUMNS)
+    return f"""
+        SELECT {width!r} AS width, bucket, dimension, tenant, value, stage, delay,
+            count(*) AS n
+        FROM (SELECT bucket, dimension, tenant, value,
+                  unnest([{stages}]::UTINYINT[]) AS stage, unnest(delays) AS delay
+              FROM (SELECT {_floor("ts", width)} AS bucket, tenant,
+                        [{delays}] AS delays, unnest({names}) AS dimension,
+                        unnest({values}) AS value
+                    FROM {source} WHERE final))
+        WHERE delay IS NOT NULL
+        GROUP BY ALL"""
+
+
+def _rollup_sums_sql(table: str, source: str, width: float | None = None) -> str:
+    """Rows of ``table`` from rows of its columns in ``source``, added up per
+    key; at ``width`` if given (each finer bucket lies whole in a coarser one)."""
+    keys, summed = _ROLLUP_COLUMNS[table]
+    selects = list(keys)
+    if width is not None:
+        selects[:2] = [f"{width!r} AS width", f"{_floor('bucket', width)} AS bucket"]
+    sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c in summed)
+    return f"SELECT {', '.join(selects)}, {sums} FROM {source} GROUP BY ALL"
+
 
 # ------------------------------------------------------------------- migrations
 
@@ -194,8 +349,58 @@ _MIGRATION_1 = [
          AND a.ts + {JOIN_SLACK_SECONDS} >= d.ts""",
 ]
 
+_MIGRATION_2 = [
+    # Summaries read these instead of the attempts (``DuckDBStore._roll_up``).
+    """CREATE TABLE rollup_counts (
+        width DOUBLE NOT NULL, bucket DOUBLE NOT NULL, dimension VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL, value VARCHAR, delivered BIGINT NOT NULL,
+        bounced BIGINT NOT NULL, expired BIGINT NOT NULL,
+        deferral_attempts BIGINT NOT NULL)""",
+    """CREATE TABLE rollup_delays (
+        width DOUBLE NOT NULL, bucket DOUBLE NOT NULL, dimension VARCHAR NOT NULL,
+        tenant VARCHAR NOT NULL, value VARCHAR, stage UTINYINT NOT NULL,
+        delay DOUBLE NOT NULL, n BIGINT NOT NULL)""",
+    # Rows of both rollups per bucket: at its last merge, and appended since.
+    """CREATE TABLE rollup_buckets (
+        width DOUBLE NOT NULL, bucket DOUBLE NOT NULL, merged_rows BIGINT NOT NULL,
+        fresh_rows BIGINT NOT NULL, PRIMARY KEY (width, bucket))""",
+    # Every attempt of a recipient that has a non-final one: all that
+    # ``deferred`` reads, a tenth of the attempts.
+    """CREATE TABLE retried_attempts (
+        rcpt UBIGINT NOT NULL, ts DOUBLE NOT NULL, final BOOLEAN NOT NULL,
+        status VARCHAR NOT NULL, tenant VARCHAR NOT NULL,
+        recipient_domain VARCHAR NOT NULL, transport VARCHAR NOT NULL,
+        cause VARCHAR, relay_host VARCHAR, host VARCHAR NOT NULL)""",
+    *(
+        statement
+        for table in _ROLLUP_COLUMNS
+        for statement in (
+            f"INSERT INTO {table} {_rollup_rows_sql(table, 'attempts')}",
+            *(
+                f"INSERT INTO {table} "
+                + _rollup_sums_sql(
+                    table, f"(SELECT * FROM {table} WHERE width = {finer!r})", width
+                )
+                for finer, width in itertools.pairwise(ROLLUP_WIDTHS)
+            ),
+        )
+    ),
+    """INSERT INTO rollup_buckets
+        SELECT width, bucket, count(*), 0 FROM (
+            SELECT width, bucket FROM rollup_counts
+            UNION ALL SELECT width, bucket FROM rollup_delays)
+        GROUP BY ALL""",
+    f"""INSERT INTO retried_attempts
+        SELECT {_RETRIED_COLUMNS} FROM attempts
+        WHERE rcpt IN (SELECT rcpt FROM attempts WHERE NOT final)""",
+]
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("tables for messages, attempts, rejects, dovecot, events, lines", _MIGRATION_1),
+    (
+        "rollups of counts and delays, and the attempts of retried recipients",
+        _MIGRATION_2,
+    ),
 ]
 """Numbered from 1 in list order. Append; never edit one that was released."""
 
@@ -219,39 +424,6 @@ _ERRORS: tuple[tuple[type[duckdb.Error], str], ...] = (
 """DuckDB's exceptions, most specific first, and what the user is told."""
 
 _G = TypeVar("_G", bound=GroupStats)
-
-# ------------------------------------------------------------- group-by columns
-
-_ATTEMPT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "transport",
-    "cause": "cause",
-    "relay": "relay_host",
-    "host": "host",
-}
-_DOVECOT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "service",
-    "cause": "cause",
-    "host": "host",
-}
-
-_STAGE_COLUMNS = (
-    ("total", "delay"),
-    ("before_queue_manager", "delay_before_qmgr"),
-    ("queue_manager", "delay_in_qmgr"),
-    ("connection_setup", "delay_conn_setup"),
-    ("transmission", "delay_transmission"),
-)
-
-_DERIVED: dict[str, dict[str, str]] = {
-    # One recipient of one queue-ID lifetime as a number: counting and grouping
-    # recipients on it is several times faster than on two strings.
-    "attempts": {"rcpt": "hash(message_key, recipient)"},
-}
-"""Columns computed from a batch's own columns while it is inserted."""
 
 _DELIVERY_COLUMNS = [
     name for name in DeliveryItem.model_fields if name not in ("dovecot",)
@@ -368,6 +540,7 @@ class DuckDBStore(Store):
             if not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = duckdb.connect(self.path, read_only=read_only, config=config)
+            _quiet(self._db)
         try:
             self._migrate(read_only)
         except BaseException:
@@ -411,6 +584,7 @@ class DuckDBStore(Store):
                 if self._closed:
                     raise StoreError(f"the store {self.path} is closed")
                 cur = self._db.cursor()
+                _quiet(cur)
                 self._cursors.append(cur)
             self._local.cursor = cur
         return cur
@@ -508,6 +682,7 @@ class DuckDBStore(Store):
             try:
                 for name, table in cols.tables.items():
                     self._insert(db, name, table)
+                self._roll_up(db, cols)
                 self._count_programs(db, cols.lines_by_program)
                 for cp in checkpoints:
                     self._save_checkpoint(db, cp, now)
@@ -546,6 +721,137 @@ class DuckDBStore(Store):
             db.execute(f"INSERT INTO {name} ({names}) SELECT {values} FROM {view}")
         finally:
             db.unregister(view)
+
+    def _roll_up(self, db: duckdb.DuckDBPyConnection, cols: ColumnBatch) -> None:
+        """Add the batch's attempts to the rollups and to ``retried_attempts``.
+
+        Runs in the batch's own transaction, after its rows are inserted: the
+        rollups cover exactly the committed attempts, so a batch that a restart
+        reads again (from its checkpoint) was never counted. Rollups add up per
+        bucket: a batch appends rows of its own at every width, and
+        ``_merge_rollups`` adds up a bucket's rows once enough were appended.
+        The temporary tables stay until the next batch replaces them: dropping
+        them would cost a statement each.
+        """
+        table = cols.tables.get("attempts")
+        if table is None or table.num_rows == 0:
+            return
+        # Copied once: every scan of a registered Arrow table takes the
+        # interpreter lock, and waits for it while ingest parses.
+        db.register("_rollup_arrow", table)
+        try:
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE _rollup_batch AS SELECT "
+                f"{_DERIVED['attempts']['rcpt']} AS rcpt, "
+                f"{', '.join(_ROLLUP_BATCH_COLUMNS)} FROM _rollup_arrow"
+            )
+        finally:
+            db.unregister("_rollup_arrow")
+        fresh = [self._append_rollup(db, name) for name in _ROLLUP_COLUMNS]
+        appended = " UNION ALL ".join(
+            f"SELECT width, bucket FROM {name}" for names in fresh for name in names
+        )
+        # A bucket's first rows count as merged: one batch's rows are summed.
+        db.execute(
+            "INSERT INTO rollup_buckets SELECT width, bucket, count(*), 0 "
+            f"FROM ({appended}) GROUP BY ALL ON CONFLICT (width, bucket) DO "
+            "UPDATE SET fresh_rows = fresh_rows + excluded.merged_rows"
+        )
+        self._merge_rollups(db)
+        self._keep_retried(db)
+
+    def _append_rollup(self, db: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+        """Append the batch's rows of ``table`` at every width; returns the
+        temporary tables that hold them, one per width."""
+        names: list[str] = []
+        for width in ROLLUP_WIDTHS:
+            name = f"_rollup_new_{table}_{len(names)}"
+            rows = (
+                _rollup_sums_sql(table, names[-1], width)
+                if names
+                else _rollup_rows_sql(table, "_rollup_batch")
+            )
+            db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}")
+            db.execute(f"INSERT INTO {table} SELECT * FROM {name}")
+            names.append(name)
+        return names
+
+    def _merge_rollups(self, db: duckdb.DuckDBPyConnection) -> None:
+        """Add up the rows of each bucket that has grown enough since its last
+        merge.
+
+        Each batch appends rows of its own, so a bucket written by many small
+        batches (live ingest commits every second) would hold nearly a row per
+        delay. A bucket's rows are summed per key and rewritten once those
+        appended since its last merge outnumber the merged ones: each row is
+        rewritten a few times at most, and a query reads at most about twice
+        the merged rows (or ``ROLLUP_MERGE_ROWS`` more).
+        """
+        due = db.execute(
+            "SELECT width, bucket FROM rollup_buckets "
+            "WHERE fresh_rows > greatest(?, merged_rows)",
+            [ROLLUP_MERGE_ROWS],
+        ).fetchall()
+        if not due:
+            return
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE _rollup_merging AS "
+            "SELECT unnest(?::DOUBLE[]) AS width, unnest(?::DOUBLE[]) AS bucket",
+            [[w for w, _ in due], [b for _, b in due]],
+        )
+        same = "t.width = m.width AND t.bucket = m.bucket"
+        for table in _ROLLUP_COLUMNS:
+            rows = f"(SELECT t.* FROM {table} t SEMI JOIN _rollup_merging m ON {same})"
+            db.execute(
+                f"CREATE OR REPLACE TEMP TABLE _rollup_merged_{table} AS "
+                + _rollup_sums_sql(table, rows)
+            )
+            db.execute(f"DELETE FROM {table} t USING _rollup_merging m WHERE {same}")
+            db.execute(f"INSERT INTO {table} SELECT * FROM _rollup_merged_{table}")
+        merged = " UNION ALL ".join(
+            f"SELECT width, bucket FROM _rollup_merged_{table}"
+            for table in _ROLLUP_COLUMNS
+        )
+        db.execute(
+            "UPDATE rollup_buckets t SET merged_rows = m.n, fresh_rows = 0 FROM ("
+            f"SELECT width, bucket, count(*) AS n FROM ({merged}) GROUP BY ALL) m "
+            f"WHERE {same}"
+        )
+
+    def _keep_retried(self, db: duckdb.DuckDBPyConnection) -> None:
+        """Copy to ``retried_attempts`` every attempt of the batch's recipients
+        that have a non-final attempt, and the final attempts stored before of
+        those retried for the first time.
+
+        ``deferred`` then reads this table instead of every final attempt: it
+        holds all of these recipients' attempts, in whatever order and batch
+        they were logged. Finding the final attempts stored before reads the
+        recipients of every final attempt once per batch.
+        """
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE _retried_batch AS "
+            "SELECT rcpt, bool_or(NOT final) AS retried, "
+            "rcpt IN (SELECT rcpt FROM retried_attempts) AS known "
+            "FROM _rollup_batch GROUP BY rcpt"
+        )
+        db.execute(
+            f"INSERT INTO retried_attempts SELECT {_RETRIED_COLUMNS} "
+            "FROM _rollup_batch "
+            "WHERE rcpt IN (SELECT rcpt FROM _retried_batch WHERE known) "
+            "OR (NOT final AND rcpt IN (SELECT rcpt FROM _retried_batch "
+            "WHERE retried))"
+        )
+        # Final attempts of recipients retried for the first time: this batch's
+        # (already inserted into ``attempts``) and any stored before.
+        found = db.execute(
+            "SELECT count(*) FROM _retried_batch WHERE retried AND NOT known"
+        ).fetchall()
+        if found[0][0]:
+            db.execute(
+                f"INSERT INTO retried_attempts SELECT {_RETRIED_COLUMNS} "
+                "FROM attempts WHERE final AND rcpt IN (SELECT rcpt "
+                "FROM _retried_batch WHERE retried AND NOT known)"
+            )
 
     def _count_programs(
         self, db: duckdb.DuckDBPyConnection, counts: Mapping[str, int]
@@ -622,16 +928,28 @@ class DuckDBStore(Store):
         *,
         limit: int | None = None,
     ) -> Summary:
-        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
-        where = _attempt_where(scope)
-        rows = self._counts(where, exprs, None, limit, totals=bool(exprs))
+        return self._summary(scope, group_by, limit)
+
+    def _summary(
+        self,
+        scope: Scope,
+        group_by: Sequence[GroupBy],
+        limit: int | None,
+        *,
+        reference: bool = False,
+    ) -> Summary:
+        _group_exprs(group_by, _ATTEMPT_GROUPS)
+        names = list(group_by)
+        rows = self._counts(
+            scope, names, None, limit, totals=bool(names), reference=reference
+        )
         # With groups, the first row is the totals (GROUPING SETS, see _counts).
-        totals = rows[:1] if exprs else rows
-        groups = rows[1:] if exprs else []
+        totals = rows[:1] if names else rows
+        groups = rows[1:] if names else []
         return Summary(
-            group_by=list(group_by),
+            group_by=names,
             totals=_stats(totals[0], [], GroupStats) if totals else GroupStats(),
-            groups=[_stats(row, list(group_by), GroupStats) for row in groups],
+            groups=[_stats(row, names, GroupStats) for row in groups],
         )
 
     def timeseries(
@@ -640,9 +958,19 @@ class DuckDBStore(Store):
         interval_seconds: float,
         group_by: Sequence[GroupBy] = (),
     ) -> TimeSeries:
+        return self._timeseries(scope, interval_seconds, group_by)
+
+    def _timeseries(
+        self,
+        scope: Scope,
+        interval_seconds: float,
+        group_by: Sequence[GroupBy],
+        *,
+        reference: bool = False,
+    ) -> TimeSeries:
         if not interval_seconds > 0:
             raise QueryError("interval must be positive", parameter="interval")
-        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
+        _group_exprs(group_by, _ATTEMPT_GROUPS)
         span = self._span(scope)
         if span is not None and span / interval_seconds > MAX_BUCKETS:
             raise QueryError(
@@ -651,13 +979,12 @@ class DuckDBStore(Store):
                 "a shorter window",
                 parameter="interval",
             )
-        bucket = (
-            f"floor(ts / {float(interval_seconds)!r}) * {float(interval_seconds)!r}"
-        )
-        rows = self._counts(_attempt_where(scope), exprs, bucket, None)
-        points = [_stats(row, list(group_by), TimePoint) for row in rows]
+        names = list(group_by)
+        interval = float(interval_seconds)
+        rows = self._counts(scope, names, interval, None, reference=reference)
+        points = [_stats(row, names, TimePoint) for row in rows]
         return TimeSeries(
-            interval_seconds=interval_seconds, group_by=list(group_by), points=points
+            interval_seconds=interval_seconds, group_by=names, points=points
         )
 
     def _span(self, scope: Scope) -> float | None:
@@ -672,136 +999,71 @@ class DuckDBStore(Store):
 
     def _counts(
         self,
-        where: _Where,
-        exprs: Sequence[str],
-        bucket: str | None,
+        scope: Scope,
+        group_by: Sequence[GroupBy],
+        interval: float | None,
         limit: int | None,
         *,
         totals: bool = False,
+        reference: bool = False,
     ) -> list[dict[str, Any]]:
-        """The five counts and the delay percentiles per group (and bucket).
+        """The five counts and the delay percentiles per group (and per bucket of
+        ``interval`` seconds).
 
-        With ``totals`` the first row is the whole window (one scan for totals and
-        groups: ``GROUPING SETS``), then at most ``limit`` groups. Each part reads
-        only the rows it needs: the counts every attempt, the percentiles the final
-        attempts (``_delay_sql``), ``deferred`` the non-final ones. A recipient with
-        no final outcome has nothing else, so its latest non-final attempt is its
-        latest attempt; recipients with a final outcome are taken out by a
-        semi-join on the few deferred recipients' ``rcpt`` hashes.
+        With ``totals`` the first row is the whole window (one pass for totals and
+        groups: ``GROUPING SETS``), then at most ``limit`` groups, busiest first.
+        Each part reads as little as it can: the four additive counts and the
+        delay histograms come from the rollups for the whole buckets of the
+        window and from the attempts for its edges (``_rollup_plan``; the
+        attempts alone where no rollup fits), ``deferred`` from
+        ``retried_attempts`` (``_deferred_sql``). ``reference`` reads everything
+        from ``attempts``: the yardstick the tests hold the rest to.
         """
-        g = _Grouping(exprs, bucket, totals)
-        w = where.sql()
-        delays, delay_columns, delay_scans = self._delay_sql(g, w)
-        latest = [f"arg_max({k}, ts) AS {k}" for k in g.keys if k != "bucket"]
-        if bucket is not None:
-            latest.append("bucket")
-        part = ", ".join(g.part)
+        exact = self._histogram_percentiles()
+        fits = exact and not reference
+        plan = _rollup_plan(scope, group_by, interval) if fits else None
+        g = _Grouping(group_by, interval, totals)
+        where = _attempt_where(scope)
+        parts = [
+            _count_sql(g, plan, where),
+            _deferred_sql(g, where, "attempts" if reference else "retried_attempts"),
+        ]
+        columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
+        joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
+        if not exact:
+            parts.append(_quantile_sql(g, where))
+            columns += [f"p.{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
+            joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
         volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
-        order = ["c.gid DESC"] + (["c.bucket"] if bucket is not None else [])
+        order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
         order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
         top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
         sql = f"""
-            WITH c AS (
-                SELECT {g.key_list}{g.gid}
-                    count(*) FILTER (WHERE final AND status = 'sent') AS delivered,
-                    count(*) FILTER (WHERE final AND status = 'bounced') AS bounced,
-                    count(*) FILTER (WHERE final AND status = 'expired') AS expired,
-                    count(*) FILTER (WHERE status = 'deferred') AS deferral_attempts
-                FROM (SELECT {g.select}status, final FROM attempts WHERE {w}) {g.by}
-            ),
-            {delays},
-            n AS (
-                SELECT {g.select}rcpt, ts, status FROM attempts
-                WHERE NOT final AND {w}
-            ),
-            r AS (
-                SELECT {", ".join(latest) + ", " if latest else ""}
-                    arg_max(status, ts) AS last_status
-                FROM n WHERE ({part}) NOT IN (
-                    SELECT {part} FROM (
-                        SELECT {g.select}rcpt FROM attempts
-                        WHERE final AND {w} AND rcpt IN (SELECT rcpt FROM n))
-                )
-                GROUP BY {part}
-            ),
-            d AS (
-                SELECT {g.key_list}{g.gid} count(*) AS deferred
-                FROM r WHERE last_status = 'deferred' {g.by}
-            )
-            SELECT c.*, {", ".join(f"p.{col}" for col in delay_columns)},
-                coalesce(d.deferred, 0) AS deferred
-            FROM c LEFT JOIN p ON {g.join("c", "p")} LEFT JOIN d ON {g.join("c", "d")}
+            WITH {", ".join(part.sql for part in parts)}
+            SELECT {", ".join(columns)} FROM c {" ".join(joins)}
             ORDER BY {", ".join(order)}
             {top}
         """
-        params = where.params * (delay_scans + 3)
-        rows = self._dicts(sql, params, "counting deliveries")
-        if delay_scans > 1:
-            for row in rows:
-                _interpolate_row(row)
+        params = [value for part in parts for value in part.params]
+        with self._snapshot("counting deliveries") as cur:
+            rows = _fetch_dicts(cur.execute(sql, params))
+            if exact:
+                histograms = _histogram_sql(g, plan, where)
+                table = cur.sql(histograms.sql, params=histograms.params)
+                _attach_percentiles(rows, g.keys, table.to_arrow_table())
         return rows
 
-    def _delay_sql(self, g: _Grouping, w: str) -> tuple[str, list[str], int]:
-        """The CTE ``p`` of ``_counts``: delay percentiles of the final attempts.
-
-        Returns the SQL, the columns ``p`` adds to each row and how many times it
-        reads ``attempts`` (each read takes the window's parameters). Counting the
-        distinct values of each delay and reading the order statistics off the
-        running totals is several times cheaper than ``quantile_cont``, which
-        collects every value: Postfix rounds logged delays to two decimals by
-        default (``delay_logging_resolution_limit``, postconf(5)), so a million
-        delays hold a few hundred distinct values. The engine's own
-        ``quantile_cont`` is used where the interpolation in ``_interpolated``
-        does not repeat its arithmetic bit for bit.
-        """
-        if not self._histogram_percentiles():
-            cols = ", ".join(col for _, col in _STAGE_COLUMNS)
-            quantiles = ", ".join(
-                f"count({col}) AS n_{name}, "
-                f"quantile_cont({col}, {list(QUANTILES)}) AS q_{name}"
-                for name, col in _STAGE_COLUMNS
-            )
-            sql = f"""p AS (
-                SELECT {g.key_list}{g.gid}{quantiles}
-                FROM (SELECT {g.select}{cols} FROM attempts WHERE final AND {w})
-                {g.by}
-            )"""
-            names = [f"{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
-            return sql, names, 1
-        histograms = " UNION ALL ".join(
-            f"SELECT {g.key_list}{g.gid}'{name}' AS stage, v, count(*) AS n "
-            f"FROM (SELECT {g.select}{col} AS v FROM attempts "
-            f"WHERE final AND {col} IS NOT NULL AND {w}) {g.by_value}"
-            for name, col in _STAGE_COLUMNS
-        )
-        within = ", ".join(["gid", *g.keys, "stage"])
-        marks = ", ".join(f"({i}, {q!r}::DOUBLE)" for i, q in enumerate(QUANTILES))
-        columns = ", ".join(
-            f"max(total) FILTER (WHERE stage = '{name}') AS n_{name}, "
-            f"list(lo ORDER BY i) FILTER (WHERE stage = '{name}') AS lo_{name}, "
-            f"list(hi ORDER BY i) FILTER (WHERE stage = '{name}') AS hi_{name}"
-            for name, _ in _STAGE_COLUMNS
-        )
-        # ``quantile_cont`` takes the values at 0-based positions floor and ceil
-        # of (count - 1) * q; ``upto`` counts the values up to and including v.
-        sql = f"""h AS ({histograms}),
-            hc AS (
-                SELECT *,
-                    sum(n) OVER (PARTITION BY {within} ORDER BY v
-                        ROWS UNBOUNDED PRECEDING) AS upto,
-                    sum(n) OVER (PARTITION BY {within}) AS total
-                FROM h
-            ),
-            hq AS (
-                SELECT {within}, i, any_value(total) AS total,
-                    min(v) FILTER (WHERE upto > floor((total - 1)::DOUBLE * q)) AS lo,
-                    min(v) FILTER (WHERE upto > ceil((total - 1)::DOUBLE * q)) AS hi
-                FROM hc CROSS JOIN (VALUES {marks}) qs(i, q)
-                GROUP BY {within}, i
-            ),
-            p AS (SELECT {g.key_list}gid, {columns} FROM hq GROUP BY {g.key_list}gid)"""
-        names = [f"{p}_{name}" for name, _ in _STAGE_COLUMNS for p in ("n", "lo", "hi")]
-        return sql, names, len(_STAGE_COLUMNS)
+    @contextmanager
+    def _snapshot(self, doing: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's cursor in one read transaction: its queries all see the
+        same committed batches, whatever a writer commits meanwhile."""
+        with self._translated(doing):
+            cur = self._cursor()
+            cur.begin()
+            try:
+                yield cur
+            finally:
+                cur.rollback()
 
     def _histogram_percentiles(self) -> bool:
         """Whether ``_interpolated`` equals this DuckDB build's ``quantile_cont``.
@@ -1471,29 +1733,60 @@ _SOURCE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A piece of SQL and its ``?`` parameters, in order."""
+
+    sql: str
+    params: list[Any]
+
+
 class _Grouping:
     """The SQL pieces that group the count queries by their keys (and bucket)."""
 
-    def __init__(self, exprs: Sequence[str], bucket: str | None, totals: bool) -> None:
-        self.keys = [f"g{i}" for i in range(len(exprs))]
-        selects = [f"{e} AS {k}" for e, k in zip(exprs, self.keys, strict=True)]
+    def __init__(
+        self, names: Sequence[GroupBy], interval: float | None, totals: bool
+    ) -> None:
+        self.names = list(names)
+        self.interval = interval
+        self.keys = [f"g{i}" for i in range(len(self.names))]
+        # The keys in the order ``select`` gives them.
+        self.selected = "".join(f"{k}, " for k in self.keys)
+        if interval is not None:
+            self.selected += "bucket, "
         self.part = ["rcpt"]
-        if bucket is not None:
+        if interval is not None:
             self.keys = ["bucket", *self.keys]
-            selects.append(f"{bucket} AS bucket")
             self.part.append("bucket")
-        self.select = "".join(f"{s}, " for s in selects)
         keys = ", ".join(self.keys)
         self.key_list = f"{keys}, " if self.keys else ""
+        self.sets = bool(self.keys) and totals
         if not self.keys:
-            self.by, self.by_value, self.gid = "", "GROUP BY v", "0 AS gid, "
-        elif totals:
+            self.by, self.gid = "", "0 AS gid, "
+        elif self.sets:
             self.by = f"GROUP BY GROUPING SETS (({keys}), ())"
-            self.by_value = f"GROUP BY GROUPING SETS (({keys}, v), (v))"
             self.gid = f"GROUPING({keys}) AS gid, "
         else:
-            self.by, self.by_value = f"GROUP BY {keys}", f"GROUP BY {keys}, v"
-            self.gid = "0 AS gid, "
+            self.by, self.gid = f"GROUP BY {keys}", "0 AS gid, "
+
+    def select(self, columns: Mapping[str, str], time: str) -> str:
+        """The keys (and bucket) of rows that hold each group-by dimension in
+        ``columns[name]`` and their time in ``time``."""
+        selects = [f"{columns[name]} AS g{i}" for i, name in enumerate(self.names)]
+        if self.interval is not None:
+            width = repr(self.interval)
+            selects.append(f"floor({time} / {width}) * {width} AS bucket")
+        return "".join(f"{s}, " for s in selects)
+
+    def by_with(self, extra: str) -> str:
+        """``GROUP BY`` the keys and ``extra`` (and ``extra`` alone for the
+        totals)."""
+        keys = ", ".join(self.keys)
+        if not self.keys:
+            return f"GROUP BY {extra}"
+        if self.sets:
+            return f"GROUP BY GROUPING SETS (({keys}, {extra}), ({extra}))"
+        return f"GROUP BY {keys}, {extra}"
 
     def join(self, left: str, right: str) -> str:
         """The condition that pairs rows of the same group of two parts."""
@@ -1501,19 +1794,326 @@ class _Grouping:
         return " AND ".join([f"{left}.gid = {right}.gid", *same])
 
 
-def _interpolate_row(row: dict[str, Any]) -> None:
-    """Replace a row's histogram order statistics by its percentiles."""
-    for name, _ in _STAGE_COLUMNS:
-        count, lows, highs = (row.pop(f"{p}_{name}") for p in ("n", "lo", "hi"))
-        row[f"n_{name}"] = count or 0
-        row[f"q_{name}"] = (
-            [
-                _interpolated(count, q, lo, hi)
-                for q, lo, hi in zip(QUANTILES, lows, highs, strict=True)
-            ]
-            if count
-            else None
+@dataclass(frozen=True, slots=True)
+class _Rollup:
+    """The rollup family that answers a count query: its whole buckets in the
+    window, as ``(width, lo, hi)`` ranges of bucket starts (None where open),
+    and the ``edges`` of the window they leave to the attempts."""
+
+    dimension: str
+    tenant: str | None
+    value: str | None
+    ranges: list[tuple[float, float | None, float | None]]
+    edges: list[tuple[float | None, float | None]]
+
+    def columns(self) -> dict[str, str]:
+        """Where a rollup row holds each dimension it can be grouped by."""
+        return {"tenant": "tenant", self.dimension: "value"}
+
+    def where(self) -> _Where:
+        """The family's rows of the whole buckets, in the query's scope."""
+        where = _Where()
+        where.add("dimension = ?", self.dimension)
+        where.eq("tenant", self.tenant)
+        where.eq("value", self.value)
+        where.add(*_spans("width = ?", "bucket", list(self.ranges)))
+        return where
+
+    def rest(self, window: _Where) -> _Where | None:
+        """``window`` (conditions on attempts) without the whole buckets; None
+        when they cover it all."""
+        if not self.edges:
+            return None
+        rest = _Where()
+        rest.clauses, rest.params = [*window.clauses], [*window.params]
+        rest.add(*_spans(None, "ts", [(None, lo, hi) for lo, hi in self.edges]))
+        return rest
+
+
+def _spans(
+    first: str | None, column: str, spans: list[tuple[Any, Any, Any]]
+) -> tuple[str, ...]:
+    """One condition (and its parameters) for ``column`` in any of ``spans``:
+    ``(key, lo, hi)``, ``first`` holding the key where given, None open."""
+    clauses, params = [], []
+    for key, lo, hi in spans:
+        parts = [first] if first is not None else []
+        params += [key] if first is not None else []
+        for op, bound in ((">=", lo), ("<", hi)):
+            if bound is not None:
+                parts.append(f"{column} {op} ?")
+                params.append(bound)
+        clauses.append(f"({' AND '.join(parts) or 'TRUE'})")
+    return (f"({' OR '.join(clauses)})", *params)
+
+
+def _rollup_plan(
+    scope: Scope, group_by: Sequence[GroupBy], interval: float | None
+) -> _Rollup | None:
+    """The rollup that answers a count query exactly, or None.
+
+    One family holds one dimension besides the tenant, so the query may group
+    or filter by that one only (and the tenant); a time series reads the
+    widths that divide its interval.
+    """
+    filters = {
+        "domain": _lower(scope.domain),
+        "host": scope.host,
+        "transport": scope.transport,
+        "relay": scope.relay,
+    }
+    dimensions = {name for name, value in filters.items() if value is not None}
+    dimensions |= {name for name in group_by if name != "tenant"}
+    widths = [w for w in ROLLUP_WIDTHS if interval is None or interval % w == 0]
+    if len(dimensions) > 1 or not widths:
+        return None
+    ranges, edges = _cover(scope.since, scope.until, widths)
+    if not ranges:
+        return None
+    dimension = dimensions.pop() if dimensions else "none"
+    return _Rollup(
+        dimension, scope.tenant_filter(), filters.get(dimension), ranges, edges
+    )
+
+
+def _cover(
+    since: float | None, until: float | None, widths: list[float]
+) -> tuple[list[tuple[float, float | None, float | None]], list[tuple[Any, Any]]]:
+    """Whole buckets of the coarsest width in [since, until), then of the finer
+    ones in what is left at each side, and the edges left over: together they
+    make up the window exactly, each time in one of them."""
+    if not widths:
+        empty = since is not None and until is not None and since >= until
+        return [], [] if empty else [(since, until)]
+    width = widths[-1]
+    bounds = _whole_buckets(since, until, width)
+    if bounds is None:
+        return _cover(since, until, widths[:-1])
+    lo, hi = bounds
+    ranges: list[tuple[float, float | None, float | None]] = [(width, lo, hi)]
+    edges: list[tuple[Any, Any]] = []
+    for start, end in ((since, lo), (hi, until)):
+        if start is not None and end is not None:
+            more, left = _cover(start, end, widths[:-1])
+            ranges += more
+            edges += left
+    return ranges, edges
+
+
+_SAFE_TIME = 2.0**48
+"""Times beyond this (far outside any log) are left to the attempts: bucket
+arithmetic on them would lose the seconds."""
+
+
+def _whole_buckets(
+    since: float | None, until: float | None, width: float
+) -> tuple[float | None, float | None] | None:
+    """The first and the end boundary of the buckets of ``width`` that lie whole
+    in [since, until) (None for an open side), or None if there is none."""
+    for t in (since, until):
+        if t is not None and not abs(t) < _SAFE_TIME:
+            return None
+    lo = hi = None
+    # The quotient is exact for times of a log (see ``ROLLUP_WIDTHS``), not for
+    # any float (one that underflows): step to the boundary if it is off.
+    if since is not None:
+        lo = math.ceil(since / width) * width
+        lo += width if lo < since else -width if lo - width >= since else 0.0
+    if until is not None:
+        hi = math.floor(until / width) * width
+        hi -= width if hi > until else -width if hi + width <= until else 0.0
+    if lo is not None and hi is not None and lo >= hi:
+        return None
+    return lo, hi
+
+
+def _count_sql(g: _Grouping, plan: _Rollup | None, window: _Where) -> _Part:
+    """The CTE ``c``: the four additive counts per group, from the rollup's
+    whole buckets and the attempts of the rest of the window."""
+    keys = g.select(_ATTEMPT_GROUPS, "ts")
+    if plan is None:
+        return _Part(
+            f"""c AS (
+                SELECT {g.key_list}{g.gid}{_OUTCOME_COUNTS}
+                FROM (SELECT {keys}status, final FROM attempts
+                      WHERE {window.sql()}) {g.by}
+            )""",
+            window.params,
         )
+    summed = _ROLLUP_COLUMNS["rollup_counts"][1]
+    rollup = plan.where()
+    sources = [
+        f"SELECT {g.select(plan.columns(), 'bucket')}{', '.join(summed)} "
+        f"FROM rollup_counts WHERE {rollup.sql()}"
+    ]
+    params = [*rollup.params]
+    edges = plan.rest(window)
+    if edges is not None:
+        sources.append(
+            f"SELECT {keys}{_OUTCOME_COUNTS} FROM attempts "
+            f"WHERE {edges.sql()} GROUP BY ALL"
+        )
+        params += edges.params
+    sums = ", ".join(f"coalesce(sum({c}), 0)::BIGINT AS {c}" for c in summed)
+    return _Part(
+        f"""c AS (
+            SELECT {g.key_list}{g.gid}{sums}
+            FROM ({" UNION ALL ".join(sources)}) {g.by}
+        )""",
+        params,
+    )
+
+
+def _deferred_sql(g: _Grouping, window: _Where, table: str) -> _Part:
+    """The CTEs ``n``, ``r`` and ``d``: ``deferred`` per group.
+
+    A recipient with no final outcome has nothing else, so its latest non-final
+    attempt is its latest attempt; recipients with a final outcome are taken
+    out by a semi-join on the few deferred recipients' ``rcpt`` hashes.
+    ``table`` is ``attempts`` or ``retried_attempts``, which holds every
+    attempt of each recipient these read.
+    """
+    keys = g.select(_ATTEMPT_GROUPS, "ts")
+    w = window.sql()
+    latest = [f"arg_max({k}, ts) AS {k}" for k in g.keys if k != "bucket"]
+    if g.interval is not None:
+        latest.append("bucket")
+    part = ", ".join(g.part)
+    # ``retried_attempts`` holds only recipients with a non-final attempt, few
+    # enough to take out without first keeping those of ``n``.
+    few = "" if table == "retried_attempts" else "AND rcpt IN (SELECT rcpt FROM n)"
+    sql = f"""
+        n AS (SELECT {keys}rcpt, ts, status FROM {table} WHERE NOT final AND {w}),
+        r AS (
+            SELECT {"".join(f"{e}, " for e in latest)}
+                arg_max(status, ts) AS last_status
+            FROM n WHERE ({part}) NOT IN (
+                SELECT {part} FROM (
+                    SELECT {keys}rcpt FROM {table} WHERE final AND {w} {few})
+            )
+            GROUP BY {part}
+        ),
+        d AS (
+            SELECT {g.key_list}{g.gid} count(*) AS deferred
+            FROM r WHERE last_status = 'deferred' {g.by}
+        )"""
+    return _Part(sql, window.params * 2)
+
+
+def _quantile_sql(g: _Grouping, window: _Where) -> _Part:
+    """The CTE ``p``: delay percentiles of the final attempts by the engine's
+    ``quantile_cont``, for a build whose arithmetic ``_interpolated`` does not
+    repeat (see ``DuckDBStore._histogram_percentiles``)."""
+    cols = ", ".join(col for _, col in _STAGE_COLUMNS)
+    quantiles = ", ".join(
+        f"count({col}) AS n_{name}, quantile_cont({col}, {list(QUANTILES)}) AS q_{name}"
+        for name, col in _STAGE_COLUMNS
+    )
+    sql = f"""p AS (
+        SELECT {g.key_list}{g.gid}{quantiles}
+        FROM (SELECT {g.select(_ATTEMPT_GROUPS, "ts")}{cols} FROM attempts
+              WHERE final AND {window.sql()})
+        {g.by}
+    )"""
+    return _Part(sql, window.params)
+
+
+def _histogram_sql(g: _Grouping, plan: _Rollup | None, window: _Where) -> _Part:
+    """Per group and stage, how many final attempts had each delay value: one
+    row with the values and their counts in order (``vn``) and their ``total``.
+
+    Postfix rounds logged delays to two decimals by default
+    (``delay_logging_resolution_limit``, postconf(5)), so a million delays hold
+    a few hundred distinct values: exact percentiles need only these counts,
+    which the rollups keep per bucket.
+    """
+    sources, params = [], []
+    if plan is not None:
+        rollup = plan.where()
+        sources.append(
+            f"SELECT {g.select(plan.columns(), 'bucket')}stage, delay AS v, n "
+            f"FROM rollup_delays WHERE {rollup.sql()}"
+        )
+        params += rollup.params
+    rest = window if plan is None else plan.rest(window)
+    if rest is not None:
+        stages = ", ".join(str(i) for i in range(len(_STAGE_COLUMNS)))
+        delays = ", ".join(col for _, col in _STAGE_COLUMNS)
+        sources.append(
+            f"SELECT {g.selected}stage, v, count(*) AS n FROM ("
+            f"SELECT {g.select(_ATTEMPT_GROUPS, 'ts')}"
+            f"unnest([{stages}]::UTINYINT[]) AS stage, unnest([{delays}]) AS v "
+            f"FROM attempts WHERE final AND {rest.sql()}) "
+            "WHERE v IS NOT NULL GROUP BY ALL"
+        )
+        params += rest.params
+    sql = f"""
+        WITH h AS (
+            SELECT {g.key_list}{g.gid}stage, v, sum(n) AS n
+            FROM ({" UNION ALL ".join(sources)}) {g.by_with("stage, v")}
+        )
+        SELECT {g.key_list}gid, stage,
+            list_sort(list({{'v': v, 'n': n::BIGINT}})) AS vn, sum(n)::BIGINT AS total
+        FROM h GROUP BY ALL
+    """
+    return _Part(sql, params)
+
+
+def _attach_percentiles(
+    rows: list[dict[str, Any]], keys: Sequence[str], histograms: pa.Table
+) -> None:
+    """Give each row of ``_counts`` its ``delays`` (counts and percentiles per
+    stage, as ``DelayStats`` fields) from the ``_histogram_sql`` of its group."""
+    lows, highs = _order_statistics(histograms)
+    columns = [histograms.column(k).to_pylist() for k in ["gid", *keys]]
+    stages = histograms.column("stage").to_pylist()
+    totals = histograms.column("total").to_pylist()
+    found: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for j, owner in enumerate(zip(*columns, strict=True)):
+        total = totals[j]
+        stats: dict[str, Any] = {"count": total}
+        for name, q, lo, hi in zip(_PERCENTILES, QUANTILES, lows, highs, strict=True):
+            low, high = lo[j], hi[j]
+            stats[name] = low if low == high else _interpolated(total, q, low, high)
+        found.setdefault(owner, {})[_STAGE_NAMES[stages[j]]] = stats
+    for row in rows:
+        row["delays"] = found.get(tuple(row[k] for k in ["gid", *keys]), {})
+
+
+def _order_statistics(
+    histograms: pa.Table,
+) -> tuple[list[list[float]], list[list[float]]]:
+    """For each q of ``QUANTILES``, the values at 0-based positions floor and
+    ceil of ``(total - 1) * q`` of each histogram's values in order: the two
+    order statistics ``quantile_cont`` interpolates between.
+
+    All histograms are laid end to end: a value covers the positions from the
+    running count before it up to its own, and exactly one covers each target.
+    The arithmetic is Arrow's, outside the interpreter's lock.
+    """
+    nested = histograms.column("vn").combine_chunks()
+    pairs = pc.list_flatten(nested)
+    counts, values = pairs.field("n"), pairs.field("v")
+    totals = histograms.column("total").combine_chunks()
+    upto = pc.cumulative_sum(counts).cast(pa.float64())
+    before = pc.subtract(upto, counts.cast(pa.float64()))
+    start = pc.subtract(pc.cumulative_sum(totals), totals).cast(pa.float64())
+    owner = pc.list_parent_indices(nested)
+    last = pc.subtract(totals.cast(pa.float64()), 1.0)
+    lows: list[list[float]] = []
+    highs: list[list[float]] = []
+    for q in QUANTILES:
+        rn = pc.multiply(last, q)
+        for position, out in ((pc.floor(rn), lows), (pc.ceil(rn), highs)):
+            at = pc.take(pc.add(start, position), owner)
+            covers = pc.and_(pc.less_equal(before, at), pc.less(at, upto))
+            out.append(pc.filter(values, covers).to_pylist())
+    return lows, highs
+
+
+def _fetch_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -1568,21 +2168,36 @@ _PERCENTILE_CHECK = f"""
 
 def _stats(row: Mapping[str, Any], names: list[GroupBy], cls: type[_G]) -> _G:
     """A ``GroupStats`` (or ``TimePoint``, with the row's bucket) from one row of
-    ``_counts``."""
-    delays = {
-        name: _pct(row[f"n_{name}"], row[f"q_{name}"]) for name, _ in _STAGE_COLUMNS
+    ``_counts``, validated in one call: a summary by domain has hundreds."""
+    delays = row.get("delays")
+    if delays is None:
+        # The engine's percentiles (``_quantile_sql``), one column per stage.
+        delays = {
+            name: {
+                "count": row[f"n_{name}"],
+                **dict(zip(_PERCENTILES, values, strict=True)),
+            }
+            for name in _STAGE_NAMES
+            if row[f"n_{name}"] and (values := row[f"q_{name}"])
+        }
+    data = {
+        "key": {name: row[f"g{i}"] for i, name in enumerate(names)},
+        "delivered": row["delivered"],
+        "bounced": row["bounced"],
+        "expired": row["expired"],
+        "deferred": row["deferred"],
+        "deferral_attempts": row["deferral_attempts"],
+        "delays": delays,
     }
-    extra = {"ts": row["bucket"]} if cls is TimePoint else {}
-    return cls(
-        **extra,
-        key={name: row[f"g{i}"] for i, name in enumerate(names)},
-        delivered=row["delivered"],
-        bounced=row["bounced"],
-        expired=row["expired"],
-        deferred=row["deferred"],
-        deferral_attempts=row["deferral_attempts"],
-        delays=DelayStats(**delays),
-    )
+    if cls is TimePoint:
+        data["ts"] = row["bucket"]
+    return cls.model_validate(data)
+
+
+def _quiet(connection: duckdb.DuckDBPyConnection) -> None:
+    """No progress bar: the engine would draw one on the terminal for a long
+    query (a migration filling the rollups), over the CLI's own output."""
+    connection.execute("SET enable_progress_bar = false")
 
 
 def open_duckdb(path: Path | str, **options: Any) -> DuckDBStore:
