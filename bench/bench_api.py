@@ -1,16 +1,20 @@
 """Summary query latency of the HTTP API under concurrent load while ingest runs.
 
     .venv/bin/python bench/bench_api.py [--work DIR] [--recipients N]
-        [--clients C] [--seconds S] [--ingest-lines-per-second R]
+        [--clients C] [--seconds S] [--ingest-lines-per-second R] [--days-apart D]
 
-1. The store: a log of ``--base-lines`` lines from ``bench/generate.py`` is ingested
-   as many times as it takes to hold ``--recipients`` recipients (a million by
-   default), each copy under other host names (``mx1`` becomes ``mx1-c3``), so the
-   volumes, outcomes and delays are the generator's, only more. The database is
-   kept in ``--work`` and reused by the next run.
+1. The store: a log of ``--base-lines`` lines from ``bench/generate.py`` (4.6 hours
+   of one day) is ingested as many times as it takes to hold ``--recipients``
+   recipients (a million by default), each copy under other host names (``mx1``
+   becomes ``mx1-c3``), so the volumes, outcomes and delays are the generator's,
+   only more. With ``--days-apart 0`` every copy holds the same hours: the whole
+   store is one day still being written, the hardest case for the rollups (read
+   per ten minutes). With ``--days-apart 1`` copy k lies k days later: a history
+   of closed days (read per day) and the last one open. The database is kept in
+   ``--work`` and reused by the next run.
 2. The service: ``mailtriage serve`` on that database, following a file that this
-   script appends generated lines to at ``--ingest-lines-per-second``, so batches
-   are committed while the queries run.
+   script appends generated lines to at ``--ingest-lines-per-second`` (dated in the
+   last copy's day), so batches are committed while the queries run.
 3. The load: ``--clients`` threads ask ``GET /v1/stats/summary`` back to back for
    ``--seconds`` seconds, cycling through the groupings and windows a dashboard or
    an operator asks for (none, tenant, domain, transport, cause; all time and the
@@ -24,6 +28,8 @@ request rate, the lines committed during the load, and whether p95 met the
 from __future__ import annotations
 
 import argparse
+import datetime
+import functools
 import json
 import math
 import os
@@ -63,16 +69,39 @@ def generate(path: Path, lines: int, seed: int) -> dict[str, Any]:
     return truth
 
 
-def rehosted(source: Path, target: Path, suffix: str) -> None:
-    """``source`` with every host renamed ``host-suffix``."""
+def rehosted(source: Path, target: Path, suffix: str, days: int = 0) -> None:
+    """``source`` with every host renamed ``host-suffix`` and every time moved
+    ``days`` later."""
     with source.open() as src, target.open("w") as dst:
         for line in src:
-            dst.write(_HOST.sub(rf"\1 \2-{suffix} ", line, count=1))
+            dst.write(moved(line, suffix, days))
 
 
-def build_store(work: Path, recipients: int, base_lines: int, workers: int) -> Path:
-    """A database with at least ``recipients`` recipients; reused when present."""
-    db = work / f"bench-{recipients}.duckdb"
+def moved(line: str, suffix: str, days: int) -> str:
+    """One syslog line with its host renamed and its date moved by ``days``."""
+    found = _HOST.match(line)
+    if found is None:
+        return line
+    stamp = found.group(1)
+    if days:
+        stamp = _later(stamp[:6], days) + stamp[6:]
+    return f"{stamp} {found.group(2)}-{suffix} {line[found.end() :]}"
+
+
+@functools.cache
+def _later(month_day: str, days: int) -> str:
+    """``Mmm dd`` (syslog's, space padded) ``days`` later, in the generator's year."""
+    day = datetime.datetime.strptime(f"2026 {month_day}", "%Y %b %d")
+    day += datetime.timedelta(days=days)
+    return f"{day:%b} {day.day:2d}"
+
+
+def build_store(
+    work: Path, recipients: int, base_lines: int, workers: int, days_apart: int
+) -> tuple[Path, int]:
+    """A database with at least ``recipients`` recipients, copy k of the base
+    log ``k * days_apart`` days later; reused when present."""
+    db = work / f"bench-{recipients}-{days_apart}d.duckdb"
     base = work / f"base-{base_lines}.log"
     truth = generate(base, base_lines, seed=1)
     tenants = Path(f"{base}.tenants.toml")
@@ -84,7 +113,7 @@ def build_store(work: Path, recipients: int, base_lines: int, workers: int) -> P
             started = time.perf_counter()
             for k in range(copies):
                 copy = work / f"copy-{k}.log"
-                rehosted(base, copy, f"c{k}")
+                rehosted(base, copy, f"c{k}", k * days_apart)
                 ingest_files(store, settings, [str(copy)], workers=workers)
                 copy.unlink()
             print(
@@ -92,7 +121,7 @@ def build_store(work: Path, recipients: int, base_lines: int, workers: int) -> P
                 f"{time.perf_counter() - started:.0f} s",
                 file=sys.stderr,
             )
-    return db
+    return db, copies
 
 
 def describe(db: Path, tenants: Path) -> tuple[int, int, float]:
@@ -160,12 +189,13 @@ class Service:
 class Appender(threading.Thread):
     """Appends generated lines to the followed file at a steady rate."""
 
-    def __init__(self, source: Path, target: Path, rate: int) -> None:
+    def __init__(self, source: Path, target: Path, rate: int, days: int) -> None:
         super().__init__(daemon=True)
-        # Hosts renamed per run, so each run's file is a new source to the store.
+        # Hosts renamed per run, so each run's file is a new source to the store;
+        # moved to the day of the store's last copy, the day still being written.
         run = f"live{int(time.time())}"
         self.lines = [
-            _HOST.sub(rf"\1 \2-{run} ", line, count=1)
+            moved(line, run, days)
             for line in source.read_text().splitlines(keepends=True)
         ]
         self.target = target
@@ -252,6 +282,13 @@ def main() -> None:
     cli.add_argument("--seconds", type=float, default=20.0)
     cli.add_argument("--ingest-lines-per-second", type=int, default=5_000)
     cli.add_argument(
+        "--days-apart",
+        type=int,
+        default=0,
+        help="move copy k of the base log k times this many days later (0: all "
+        "copies on the same hours, one open day; 1: a history of closed days)",
+    )
+    cli.add_argument(
         "--memory-limit-mb",
         type=int,
         default=load_settings().store.memory_limit_mb,
@@ -260,7 +297,9 @@ def main() -> None:
     args = cli.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    db = build_store(args.work, args.recipients, args.base_lines, args.workers)
+    db, copies = build_store(
+        args.work, args.recipients, args.base_lines, args.workers, args.days_apart
+    )
     tenants = args.work / f"base-{args.base_lines}.log.tenants.toml"
     recipients, attempts, last_ts = describe(db, tenants)
     live_source = args.work / "live-source.log"
@@ -271,7 +310,12 @@ def main() -> None:
 
     service = Service(db, tenants, follow, args.memory_limit_mb)
     try:
-        appender = Appender(live_source, follow, args.ingest_lines_per_second)
+        appender = Appender(
+            live_source,
+            follow,
+            args.ingest_lines_per_second,
+            (copies - 1) * args.days_apart,
+        )
         appender.start()
         time.sleep(1.0)  # ingest is running before the load starts
         before = service.committed()
@@ -295,6 +339,8 @@ def main() -> None:
         json.dumps(
             {
                 "recipients": recipients,
+                "days_apart": args.days_apart,
+                "days": copies if args.days_apart else 1,
                 "delivery_attempts": attempts,
                 "clients": args.clients,
                 "seconds": args.seconds,

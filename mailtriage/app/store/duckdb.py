@@ -35,7 +35,6 @@ with a message that names the database and, where known, the remedy.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import threading
@@ -159,17 +158,22 @@ _OUTCOME_COUNTS = """
 
 # ---------------------------------------------------------------------- rollups
 
-ROLLUP_WIDTHS = (600.0,)
-"""Widths of the rollup buckets in seconds, finest first. A query reads whole
-buckets of the coarsest width, then of the finer ones in what is left, then the
-attempts at its edges (``_cover``). Ten minutes alone, by measurement on a
-million recipients (``bench/bench_api.py``): hour buckets hold 40 % fewer rows
-but leave up to an hour at each edge to the attempts; a daily level above took
-the all-time summary by domain from 20 to 12 ms of grouping, but cost nearly as
-much again at every write (ingest CPU +56 % instead of +34 %). ``floor(ts / w)
-* w`` puts every time since 1970 in the bucket that holds it, rounding
-included: for an integer width, a correctly rounded quotient cannot reach an
-integer that the exact one falls short of."""
+ROLLUP_WIDTHS = (600.0, 86400.0)
+"""Widths of the rollup buckets in seconds, finest first. A query reads the
+whole buckets of the coarsest width that are built, then of the finer ones in
+what is left, then the attempts at its edges (``_cover``).
+
+Every write keeps the ten-minute level. A coarser bucket (a day) is built from
+it once it is closed, that is once the store holds a ten-minute bucket past its
+end (``_build_levels_sql``), and from then on each write adds to it too: a bulk
+ingest pays for each day once, not at every commit (kept at every write, days
+cost the writer 30 % more by measurement on a million lines), and a year of
+history is read as 365 days, not 52,560 ten-minute buckets. The day still being
+written is read from its ten-minute buckets. Hour buckets hold 40 % fewer rows
+than ten-minute ones but would leave up to an hour at each edge of a window to
+the attempts. ``floor(ts / w) * w`` puts every time since 1970 in the bucket
+that holds it, rounding included: for an integer width, a correctly rounded
+quotient cannot reach an integer that the exact one falls short of."""
 
 ROLLUP_MERGE_ROWS = 20_000
 """A bucket's rows are added up once the rows appended since its last merge
@@ -249,6 +253,44 @@ def _rollup_rows_sql(table: str, source: str) -> str:
                     FROM {source} WHERE final))
         WHERE delay IS NOT NULL
         GROUP BY ALL"""
+
+
+def _build_levels_sql() -> list[tuple[str, list[str]]]:
+    """Per coarser width, a query of the closed buckets not built yet (see
+    ``ROLLUP_WIDTHS``), and the statements that build them from the finest
+    level: the first keeps them in ``_rollup_due``, the others add up the finest
+    rows per coarser bucket and enter the buckets in ``rollup_buckets``, which
+    marks them built."""
+    finest = ROLLUP_WIDTHS[0]
+    levels = []
+    for width in ROLLUP_WIDTHS[1:]:
+        coarse = _floor("bucket", width)
+        due = f"""
+            SELECT DISTINCT {coarse} AS bucket FROM rollup_buckets
+            WHERE width = {finest!r} AND {coarse} + {width!r} <= (
+                SELECT max(bucket) FROM rollup_buckets WHERE width = {finest!r})
+            EXCEPT SELECT bucket FROM rollup_buckets WHERE width = {width!r}"""
+        statements = [f"CREATE OR REPLACE TEMP TABLE _rollup_due AS {due}"]
+        for table in _ROLLUP_COLUMNS:
+            rows = (
+                f"(SELECT * FROM {table} WHERE width = {finest!r} "
+                f"AND {coarse} IN (SELECT bucket FROM _rollup_due))"
+            )
+            statements += [
+                f"CREATE OR REPLACE TEMP TABLE _rollup_built_{table} AS "
+                + _rollup_sums_sql(table, rows, width),
+                f"INSERT INTO {table} SELECT * FROM _rollup_built_{table}",
+            ]
+        built = " UNION ALL ".join(
+            f"SELECT bucket FROM _rollup_built_{table}" for table in _ROLLUP_COLUMNS
+        )
+        statements.append(f"""
+            INSERT INTO rollup_buckets
+            SELECT {width!r}, d.bucket, count(b.bucket), 0
+            FROM _rollup_due d LEFT JOIN ({built}) b ON b.bucket = d.bucket
+            GROUP BY d.bucket""")
+        levels.append((due, statements))
+    return levels
 
 
 def _rollup_sums_sql(table: str, source: str, width: float | None = None) -> str:
@@ -372,24 +414,15 @@ _MIGRATION_2 = [
         recipient_domain VARCHAR NOT NULL, transport VARCHAR NOT NULL,
         cause VARCHAR, relay_host VARCHAR, host VARCHAR NOT NULL)""",
     *(
-        statement
+        f"INSERT INTO {table} {_rollup_rows_sql(table, 'attempts')}"
         for table in _ROLLUP_COLUMNS
-        for statement in (
-            f"INSERT INTO {table} {_rollup_rows_sql(table, 'attempts')}",
-            *(
-                f"INSERT INTO {table} "
-                + _rollup_sums_sql(
-                    table, f"(SELECT * FROM {table} WHERE width = {finer!r})", width
-                )
-                for finer, width in itertools.pairwise(ROLLUP_WIDTHS)
-            ),
-        )
     ),
     """INSERT INTO rollup_buckets
         SELECT width, bucket, count(*), 0 FROM (
             SELECT width, bucket FROM rollup_counts
             UNION ALL SELECT width, bucket FROM rollup_delays)
         GROUP BY ALL""",
+    *(s for _, build in _build_levels_sql() for s in build),
     f"""INSERT INTO retried_attempts
         SELECT {_RETRIED_COLUMNS} FROM attempts
         WHERE rcpt IN (SELECT rcpt FROM attempts WHERE NOT final)""",
@@ -747,7 +780,13 @@ class DuckDBStore(Store):
             )
         finally:
             db.unregister("_rollup_arrow")
-        fresh = [self._append_rollup(db, name) for name in _ROLLUP_COLUMNS]
+        span = pc.min_max(table.column("ts")).as_py()
+        widths = [ROLLUP_WIDTHS[0]] + [
+            width
+            for width in ROLLUP_WIDTHS[1:]
+            if _any_built(db, width, span["min"], span["max"])
+        ]
+        fresh = [self._append_rollup(db, name, widths) for name in _ROLLUP_COLUMNS]
         appended = " UNION ALL ".join(
             f"SELECT width, bucket FROM {name}" for names in fresh for name in names
         )
@@ -757,24 +796,42 @@ class DuckDBStore(Store):
             f"FROM ({appended}) GROUP BY ALL ON CONFLICT (width, bucket) DO "
             "UPDATE SET fresh_rows = fresh_rows + excluded.merged_rows"
         )
+        self._build_levels(db)
         self._merge_rollups(db)
         self._keep_retried(db)
 
-    def _append_rollup(self, db: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-        """Append the batch's rows of ``table`` at every width; returns the
+    def _append_rollup(
+        self, db: duckdb.DuckDBPyConnection, table: str, widths: Sequence[float]
+    ) -> list[str]:
+        """Append the batch's rows of ``table`` at the finest width, and at each
+        coarser one of ``widths`` to the buckets already built; returns the
         temporary tables that hold them, one per width."""
         names: list[str] = []
-        for width in ROLLUP_WIDTHS:
+        for width in widths:
             name = f"_rollup_new_{table}_{len(names)}"
-            rows = (
-                _rollup_sums_sql(table, names[-1], width)
-                if names
-                else _rollup_rows_sql(table, "_rollup_batch")
-            )
+            if names:
+                rows = (
+                    f"SELECT * FROM ({_rollup_sums_sql(table, names[0], width)}) "
+                    "WHERE bucket IN (SELECT bucket FROM rollup_buckets "
+                    f"WHERE width = {width!r})"
+                )
+            else:
+                rows = _rollup_rows_sql(table, "_rollup_batch")
             db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}")
             db.execute(f"INSERT INTO {table} SELECT * FROM {name}")
             names.append(name)
         return names
+
+    def _build_levels(self, db: duckdb.DuckDBPyConnection) -> None:
+        """Build the coarser buckets that this batch closed (``ROLLUP_WIDTHS``).
+
+        Usually none: a day is built once, when the first batch past its end
+        arrives. The batch's own rows are in the finest level by now and went
+        to no coarser bucket that is built here, so they are counted once."""
+        for due, build in _build_levels_sql():
+            if db.execute(f"SELECT count(*) FROM ({due})").fetchall()[0][0]:
+                for statement in build:
+                    db.execute(statement)
 
     def _merge_rollups(self, db: duckdb.DuckDBPyConnection) -> None:
         """Add up the rows of each bucket that has grown enough since its last
@@ -1020,38 +1077,13 @@ class DuckDBStore(Store):
         from ``attempts``: the yardstick the tests hold the rest to.
         """
         exact = self._histogram_percentiles()
-        fits = exact and not reference
-        plan = _rollup_plan(scope, group_by, interval) if fits else None
-        g = _Grouping(group_by, interval, totals)
-        where = _attempt_where(scope)
-        parts = [
-            _count_sql(g, plan, where),
-            _deferred_sql(g, where, "attempts" if reference else "retried_attempts"),
-        ]
-        columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
-        joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
-        if not exact:
-            parts.append(_quantile_sql(g, where))
-            columns += [f"p.{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
-            joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
-        volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
-        order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
-        order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
-        top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
-        sql = f"""
-            WITH {", ".join(part.sql for part in parts)}
-            SELECT {", ".join(columns)} FROM c {" ".join(joins)}
-            ORDER BY {", ".join(order)}
-            {top}
-        """
-        params = [value for part in parts for value in part.params]
         with self._snapshot("counting deliveries") as cur:
-            rows = _fetch_dicts(cur.execute(sql, params))
-            if exact:
-                histograms = _histogram_sql(g, plan, where)
-                table = cur.sql(histograms.sql, params=histograms.params)
-                _attach_percentiles(rows, g.keys, table.to_arrow_table())
-        return rows
+            plan = None
+            if exact and not reference:
+                plan = _rollup_plan(scope, group_by, interval, _built(cur))
+            return _counts_in(
+                cur, plan, exact, scope, group_by, interval, limit, totals, reference
+            )
 
     @contextmanager
     def _snapshot(self, doing: str) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -1848,13 +1880,17 @@ def _spans(
 
 
 def _rollup_plan(
-    scope: Scope, group_by: Sequence[GroupBy], interval: float | None
+    scope: Scope,
+    group_by: Sequence[GroupBy],
+    interval: float | None,
+    built: Mapping[float, Sequence[float]] | None = None,
 ) -> _Rollup | None:
     """The rollup that answers a count query exactly, or None.
 
     One family holds one dimension besides the tenant, so the query may group
     or filter by that one only (and the tenant); a time series reads the
-    widths that divide its interval.
+    widths that divide its interval. ``built`` holds the built buckets of each
+    coarser width (all of them where it is None, see ``_cover``).
     """
     filters = {
         "domain": _lower(scope.domain),
@@ -1867,7 +1903,7 @@ def _rollup_plan(
     widths = [w for w in ROLLUP_WIDTHS if interval is None or interval % w == 0]
     if len(dimensions) > 1 or not widths:
         return None
-    ranges, edges = _cover(scope.since, scope.until, widths)
+    ranges, edges = _cover(scope.since, scope.until, widths, built)
     if not ranges:
         return None
     dimension = dimensions.pop() if dimensions else "none"
@@ -1877,27 +1913,66 @@ def _rollup_plan(
 
 
 def _cover(
-    since: float | None, until: float | None, widths: list[float]
+    since: float | None,
+    until: float | None,
+    widths: list[float],
+    built: Mapping[float, Sequence[float]] | None = None,
 ) -> tuple[list[tuple[float, float | None, float | None]], list[tuple[Any, Any]]]:
     """Whole buckets of the coarsest width in [since, until), then of the finer
-    ones in what is left at each side, and the edges left over: together they
-    make up the window exactly, each time in one of them."""
+    ones in what is left around them, and the edges left over: together they
+    make up the window exactly, each time in one of them.
+
+    ``built`` lists, per width, the buckets that exist at it (in order); a width
+    it does not name (the finest) has them all. Runs of consecutive built
+    buckets are read; the gaps between them go to the finer widths.
+    """
     if not widths:
         empty = since is not None and until is not None and since >= until
         return [], [] if empty else [(since, until)]
     width = widths[-1]
     bounds = _whole_buckets(since, until, width)
     if bounds is None:
-        return _cover(since, until, widths[:-1])
+        return _cover(since, until, widths[:-1], built)
     lo, hi = bounds
-    ranges: list[tuple[float, float | None, float | None]] = [(width, lo, hi)]
+    runs: list[tuple[float | None, float | None]] = (
+        [(lo, hi)]
+        if built is None or width not in built
+        else _runs(built[width], lo, hi, width)
+    )
+    if not runs:
+        return _cover(since, until, widths[:-1], built)
+    ranges: list[tuple[float, float | None, float | None]] = []
     edges: list[tuple[Any, Any]] = []
-    for start, end in ((since, lo), (hi, until)):
-        if start is not None and end is not None:
-            more, left = _cover(start, end, widths[:-1])
+    gaps = []
+    start = since
+    for first, end in runs:
+        gaps.append((start, first))
+        ranges.append((width, first, end))
+        start = end
+    gaps.append((start, until))
+    for start, end in gaps:
+        # Both sides open (whole buckets reach that far) or meeting: no gap.
+        if start != end:
+            more, left = _cover(start, end, widths[:-1], built)
             ranges += more
             edges += left
     return ranges, edges
+
+
+def _runs(
+    buckets: Sequence[float], lo: float | None, hi: float | None, width: float
+) -> list[tuple[float | None, float | None]]:
+    """Runs of consecutive ``buckets`` (sorted starts) that lie whole in
+    [lo, hi), as (first start, end)."""
+    runs: list[tuple[float | None, float | None]] = []
+    for b in buckets:
+        if (lo is not None and b < lo) or (hi is not None and b + width > hi):
+            continue
+        if runs and runs[-1][1] == b:
+            runs[-1] = (runs[-1][0], b + width)
+        else:
+            runs.append((b, b + width))
+    return runs
 
 
 _SAFE_TIME = 2.0**48
@@ -2109,6 +2184,78 @@ def _order_statistics(
             covers = pc.and_(pc.less_equal(before, at), pc.less(at, upto))
             out.append(pc.filter(values, covers).to_pylist())
     return lows, highs
+
+
+def _counts_in(
+    cur: duckdb.DuckDBPyConnection,
+    plan: _Rollup | None,
+    exact: bool,
+    scope: Scope,
+    group_by: Sequence[GroupBy],
+    interval: float | None,
+    limit: int | None,
+    totals: bool,
+    reference: bool,
+) -> list[dict[str, Any]]:
+    """``DuckDBStore._counts`` in the snapshot ``cur``, from the rollups of
+    ``plan``; ``exact`` where the histograms' percentiles are the engine's."""
+    g = _Grouping(group_by, interval, totals)
+    where = _attempt_where(scope)
+    parts = [
+        _count_sql(g, plan, where),
+        _deferred_sql(g, where, "attempts" if reference else "retried_attempts"),
+    ]
+    columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
+    joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
+    if not exact:
+        parts.append(_quantile_sql(g, where))
+        columns += [f"p.{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
+        joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
+    volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
+    order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
+    order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
+    top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
+    sql = f"""
+        WITH {", ".join(part.sql for part in parts)}
+        SELECT {", ".join(columns)} FROM c {" ".join(joins)}
+        ORDER BY {", ".join(order)}
+        {top}
+    """
+    params = [value for part in parts for value in part.params]
+    rows = _fetch_dicts(cur.execute(sql, params))
+    if exact:
+        histograms = _histogram_sql(g, plan, where)
+        table = cur.sql(histograms.sql, params=histograms.params)
+        _attach_percentiles(rows, g.keys, table.to_arrow_table())
+    return rows
+
+
+def _any_built(
+    db: duckdb.DuckDBPyConnection, width: float, first: float, last: float
+) -> bool:
+    """Whether a bucket of ``width`` between the times ``first`` and ``last``
+    is built: most batches fall in the day being written, which is not, and
+    skip adding up their rows at that width."""
+    found = db.execute(
+        "SELECT count(*) FROM rollup_buckets WHERE width = ? "
+        "AND bucket BETWEEN ? AND ?",
+        [width, math.floor(first / width) * width, math.floor(last / width) * width],
+    ).fetchall()
+    return bool(found[0][0])
+
+
+def _built(cur: duckdb.DuckDBPyConnection) -> dict[float, list[float]]:
+    """The built buckets of each coarser rollup width, in order."""
+    if len(ROLLUP_WIDTHS) < 2:
+        return {}
+    found = cur.execute(
+        "SELECT width, list(bucket ORDER BY bucket) FROM rollup_buckets "
+        "WHERE width > ? GROUP BY width",
+        [ROLLUP_WIDTHS[0]],
+    ).fetchall()
+    built: dict[float, list[float]] = {width: [] for width in ROLLUP_WIDTHS[1:]}
+    built.update((width, buckets) for width, buckets in found)
+    return built
 
 
 def _fetch_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -59,13 +59,18 @@ GROUPINGS: list[tuple[GroupBy, ...]] = [
 
 def rollup_drift(store: DuckDBStore) -> list[tuple[Any, ...]]:
     """Rows where the rollups (added up per key) or ``retried_attempts`` differ
-    from the same computed afresh from ``attempts``; empty when they agree."""
+    from the same computed afresh from ``attempts`` (at the coarser widths, for
+    the buckets built); empty when they agree."""
     found: list[tuple[Any, ...]] = []
     for table in _ROLLUP_COLUMNS:
         fresh = f"({_rollup_rows_sql(table, 'attempts')})"
         parts = [fresh]
         for width in duckdb_store.ROLLUP_WIDTHS[1:]:
-            parts.append(f"({_rollup_sums_sql(table, fresh, width)})")
+            parts.append(
+                f"(SELECT * FROM ({_rollup_sums_sql(table, fresh, width)}) "
+                "WHERE bucket IN (SELECT bucket FROM rollup_buckets "
+                f"WHERE width = {width!r}))"
+            )
         fresh_all = " UNION ALL ".join(f"SELECT * FROM {p}" for p in parts)
         stored = _rollup_sums_sql(table, table)
         found += store._rows(
@@ -262,6 +267,39 @@ def test_time_series_equal_the_attempts_for_any_window(
     assert_same_series(midnight_store, scope, interval, group_by[:1])
 
 
+def test_a_day_is_built_once_the_data_passes_its_end(
+    midnight_store: DuckDBStore,
+) -> None:
+    built = duckdb_store._built(midnight_store._cursor())
+    # The day before midnight is closed and built; the day after is still open.
+    assert built[86400.0] == [MIDNIGHT - 86400]
+    plan = _rollup_plan(Scope(), ["domain"], None, built)
+    assert plan is not None
+    assert (86400.0, MIDNIGHT - 86400, MIDNIGHT) in plan.ranges
+    assert (600.0, MIDNIGHT, None) in plan.ranges
+    # A window inside the built day reads its ten-minute buckets.
+    inside = _rollup_plan(Scope(since=MIDNIGHT - 1200), [], None, built)
+    assert inside is not None
+    assert {width for width, _, _ in inside.ranges} == {600.0}
+
+
+def test_a_late_line_for_a_built_day_is_counted_once(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "late-day.duckdb")
+    rows = boundary_attempts()
+    before = [r for r in rows if r.ts < MIDNIGHT]
+    after = [r for r in rows if r.ts >= MIDNIGHT]
+    store.write(Batch(attempts=before[1:]))
+    assert duckdb_store._built(store._cursor())[86400.0] == []
+    store.write(Batch(attempts=after))  # up to MIDNIGHT + 86400: two days closed
+    built = duckdb_store._built(store._cursor())[86400.0]
+    assert built == [MIDNIGHT - 86400, MIDNIGHT]
+    store.write(Batch(attempts=before[:1]))  # late, into the built day
+    assert rollup_drift(store) == []
+    for scope in (Scope(), Scope(until=MIDNIGHT), Scope(since=MIDNIGHT - 86400)):
+        assert_same_summary(store, scope, ("domain",), None)
+    store.close()
+
+
 def test_most_windows_are_answered_from_the_rollups(
     midnight_store: DuckDBStore,
 ) -> None:
@@ -368,11 +406,31 @@ def test_whole_buckets_lie_inside_the_window(
 @given(
     st.one_of(st.none(), st.floats(1.7e9, 1.9e9)),
     st.one_of(st.none(), st.floats(1.7e9, 1.9e9)),
+    st.one_of(
+        st.none(),
+        st.tuples(
+            st.sets(st.integers(19670, 21990), max_size=60),
+            st.sets(st.integers(19670 * 24, 21990 * 24), max_size=60),
+        ),
+    ),
 )
 def test_cover_splits_a_window_without_gaps_or_overlaps(
-    since: float | None, until: float | None
+    since: float | None,
+    until: float | None,
+    days_hours: tuple[set[int], set[int]] | None,
 ) -> None:
-    ranges, edges = _cover(since, until, [600.0, 3600.0, 86400.0])
+    # Coarser buckets all built (None), or only some days and hours.
+    built = None
+    if days_hours is not None:
+        days, hours = days_hours
+        built = {
+            86400.0: sorted(d * 86400.0 for d in days),
+            3600.0: sorted(h * 3600.0 for h in hours),
+        }
+    ranges, edges = _cover(since, until, [600.0, 3600.0, 86400.0], built)
+    for width, lo, _ in ranges:
+        if built is not None and width in built:
+            assert lo in built[width]
     spans = [(lo, hi) for _, lo, hi in ranges] + list(edges)
     for lo, hi in spans:
         assert lo is None or hi is None or lo < hi
