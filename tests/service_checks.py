@@ -24,8 +24,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from mailtriage.app.commands.serve import build_service
 from mailtriage.app.ingest.pipeline import ingest_files
+from mailtriage.app.service import build_service
 from mailtriage.app.settings import Settings, load_settings
 from mailtriage.app.store import Store, open_store
 from mailtriage.app.store.base import Scope
