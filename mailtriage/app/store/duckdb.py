@@ -173,7 +173,10 @@ written is read from its ten-minute buckets. Hour buckets hold 40 % fewer rows
 than ten-minute ones but would leave up to an hour at each edge of a window to
 the attempts. ``floor(ts / w) * w`` puts every time since 1970 in the bucket
 that holds it, rounding included: for an integer width, a correctly rounded
-quotient cannot reach an integer that the exact one falls short of."""
+quotient cannot reach an integer that the exact one falls short of.
+
+Known shortcoming: there is no level above a day, so a summary over a year of
+history adds up 365 day buckets of every group (seconds by domain, not ms)."""
 
 ROLLUP_MERGE_ROWS = 20_000
 """A bucket's rows are added up once the rows appended since its last merge
