@@ -132,7 +132,14 @@ from mailtriage.app.store.base import (
     decode_cursor,
     encode_cursor,
 )
-from mailtriage.app.store.columns import SCHEMAS, ColumnBatch, to_columns
+from mailtriage.app.store.columns import (
+    ATTEMPT_GROUPS,
+    DOVECOT_GROUPS,
+    SCHEMAS,
+    STAGE_COLUMNS,
+    ColumnBatch,
+    to_columns,
+)
 from mailtriage.errors import (
     ConfigError,
     NotFoundError,
@@ -270,28 +277,6 @@ _WITH_IDS = ("attempts", "rejects", "lines")
 
 # ------------------------------------------------------------- group-by columns
 
-_ATTEMPT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "transport",
-    "cause": "cause",
-    "relay": "relay_host",
-    "host": "host",
-}
-_DOVECOT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "service",
-    "cause": "cause",
-    "host": "host",
-}
-_STAGE_COLUMNS = (
-    ("total", "delay"),
-    ("before_queue_manager", "delay_before_qmgr"),
-    ("queue_manager", "delay_in_qmgr"),
-    ("connection_setup", "delay_conn_setup"),
-    ("transmission", "delay_transmission"),
-)
 _DELIVERY_COLUMNS = [n for n in DeliveryItem.model_fields if n != "dovecot"]
 _REJECT_COLUMNS = list(RejectItem.model_fields)
 _MESSAGE_COLUMNS = list(MessageInfo.model_fields)
@@ -1039,7 +1024,7 @@ class ClickHouseStore(Store):
         *,
         limit: int | None = None,
     ) -> Summary:
-        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
+        exprs = _group_exprs(group_by, ATTEMPT_GROUPS)
         where = _attempt_where(scope)
         totals = self._counts(where, [], None, None)
         groups = self._counts(where, exprs, None, limit) if exprs else []
@@ -1057,7 +1042,7 @@ class ClickHouseStore(Store):
     ) -> TimeSeries:
         if not interval_seconds > 0:
             raise QueryError("interval must be positive", parameter="interval")
-        exprs = _group_exprs(group_by, _ATTEMPT_GROUPS)
+        exprs = _group_exprs(group_by, ATTEMPT_GROUPS)
         span = self._span(scope)
         if span is not None and span / interval_seconds > MAX_BUCKETS:
             raise QueryError(
@@ -1129,7 +1114,7 @@ class ClickHouseStore(Store):
             selects.insert(0, f"{bucket} AS bucket")
         parts = [
             _percentile_sql(self._fast_quantiles, col, "final", name)
-            for name, col in _STAGE_COLUMNS
+            for name, col in STAGE_COLUMNS
         ]
         arrays = ", ".join(inner for inner, _ in parts)
         outer = ", ".join(selected for _, selected in parts)
@@ -1661,7 +1646,7 @@ class ClickHouseStore(Store):
         self, scope: Scope, group_by: Sequence[GroupBy] = ()
     ) -> list[FailureGroup]:
         dims = [g for g in group_by if g != "cause"]
-        exprs = _group_exprs(dims, _ATTEMPT_GROUPS)
+        exprs = _group_exprs(dims, ATTEMPT_GROUPS)
         keys = [f"g{i}" for i in range(len(exprs))]
         selects = "".join(f"{e} AS {k}, " for e, k in zip(exprs, keys, strict=True))
         key_list = "".join(f"{k}, " for k in keys)
@@ -1723,7 +1708,7 @@ class ClickHouseStore(Store):
     def dovecot_timings(
         self, scope: Scope, group_by: Sequence[GroupBy] = ()
     ) -> list[DovecotTimings]:
-        exprs = _group_exprs(group_by, _DOVECOT_GROUPS)
+        exprs = _group_exprs(group_by, DOVECOT_GROUPS)
         if scope.transport is not None or scope.relay is not None:
             raise QueryError(
                 "Dovecot timings cannot be filtered by transport or relay",
@@ -1993,7 +1978,7 @@ def _visible(message: MessageInfo, attempts: list[dict[str, Any]], tenant: str) 
 def _stats(row: Mapping[str, Any], names: list[GroupBy], cls: type[_G]) -> _G:
     """A ``GroupStats`` (or ``TimePoint``) from one row of ``_counts``."""
     delays = {
-        name: _pct(row[f"n_{name}"], row[f"q_{name}"]) for name, _ in _STAGE_COLUMNS
+        name: _pct(row[f"n_{name}"], row[f"q_{name}"]) for name, _ in STAGE_COLUMNS
     }
     extra = {"ts": row["bucket"]} if cls is TimePoint else {}
     return cls(

@@ -151,3 +151,34 @@ def _last_per_key(table: pa.Table) -> pa.Table:
     numbered = table.append_column("_row", pa.array(range(table.num_rows)))
     last = numbered.group_by("key").aggregate([("_row", "max")]).column("_row_max")
     return table.take(pc.take(last, pc.sort_indices(last)))
+
+
+# ------------------------------------------------ columns the queries group by
+
+ATTEMPT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "transport",
+    "cause": "cause",
+    "relay": "relay_host",
+    "host": "host",
+}
+"""The ``attempts`` column behind each group-by name of the count queries."""
+
+DOVECOT_GROUPS: dict[str, str] = {
+    "tenant": "tenant",
+    "domain": "recipient_domain",
+    "transport": "service",
+    "cause": "cause",
+    "host": "host",
+}
+"""The same for the ``dovecot`` table."""
+
+STAGE_COLUMNS = (
+    ("total", "delay"),
+    ("before_queue_manager", "delay_before_qmgr"),
+    ("queue_manager", "delay_in_qmgr"),
+    ("connection_setup", "delay_conn_setup"),
+    ("transmission", "delay_transmission"),
+)
+"""Each delay stage's name in the results and its ``attempts`` column."""

@@ -90,7 +90,13 @@ from mailtriage.app.store.base import (
     decode_cursor,
     encode_cursor,
 )
-from mailtriage.app.store.columns import ColumnBatch, to_columns
+from mailtriage.app.store.columns import (
+    ATTEMPT_GROUPS,
+    DOVECOT_GROUPS,
+    STAGE_COLUMNS,
+    ColumnBatch,
+    to_columns,
+)
 from mailtriage.errors import (
     NotFoundError,
     QueryError,
@@ -115,31 +121,8 @@ _PERCENTILES = ("p50", "p95", "p99")
 
 # ------------------------------------------------------------- group-by columns
 
-_ATTEMPT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "transport",
-    "cause": "cause",
-    "relay": "relay_host",
-    "host": "host",
-}
-_DOVECOT_GROUPS: dict[str, str] = {
-    "tenant": "tenant",
-    "domain": "recipient_domain",
-    "transport": "service",
-    "cause": "cause",
-    "host": "host",
-}
 
-_STAGE_COLUMNS = (
-    ("total", "delay"),
-    ("before_queue_manager", "delay_before_qmgr"),
-    ("queue_manager", "delay_in_qmgr"),
-    ("connection_setup", "delay_conn_setup"),
-    ("transmission", "delay_transmission"),
-)
-
-_STAGE_NAMES = [name for name, _ in _STAGE_COLUMNS]
+_STAGE_NAMES = [name for name, _ in STAGE_COLUMNS]
 
 _DERIVED: dict[str, dict[str, str]] = {
     # One recipient of one queue-ID lifetime as a number: counting and grouping
@@ -184,7 +167,7 @@ outnumber both the merged ones and this."""
 
 _ROLLUP_DIMENSIONS: dict[str, str] = {
     "none": "NULL",
-    **{name: column for name, column in _ATTEMPT_GROUPS.items() if name != "tenant"},
+    **{name: column for name, column in ATTEMPT_GROUPS.items() if name != "tenant"},
 }
 """The rollup families: one per dimension a summary groups or filters by, and one
 for none. The tenant is a key of every family, since a tenant's scope always
@@ -207,8 +190,8 @@ _ROLLUP_BATCH_COLUMNS = [
     "ts",
     "final",
     "status",
-    *dict.fromkeys(_ATTEMPT_GROUPS.values()),
-    *(column for _, column in _STAGE_COLUMNS),
+    *dict.fromkeys(ATTEMPT_GROUPS.values()),
+    *(column for _, column in STAGE_COLUMNS),
 ]
 """The columns of a batch's attempts that the rollups and ``retried_attempts``
 read (``DuckDBStore._roll_up``)."""
@@ -233,7 +216,7 @@ def _rollup_dimensions() -> tuple[str, str]:
 def _rollup_rows_sql(table: str, source: str) -> str:
     """Rows of ``table`` at the finest width for the attempts in ``source``: the
     four counts, or how many final attempts had each delay value per stage (the
-    index in ``_STAGE_COLUMNS``)."""
+    index in ``STAGE_COLUMNS``)."""
     names, values = _rollup_dimensions()
     width = ROLLUP_WIDTHS[0]
     if table == "rollup_counts":
@@ -243,8 +226,8 @@ def _rollup_rows_sql(table: str, source: str) -> str:
             FROM (SELECT ts, tenant, final, status, unnest({names}) AS dimension,
                       unnest({values}) AS value FROM {source})
             GROUP BY ALL"""
-    stages = ", ".join(str(i) for i in range(len(_STAGE_COLUMNS)))
-    delays = ", ".join(column for _, column in _STAGE_COLUMNS)
+    stages = ", ".join(str(i) for i in range(len(STAGE_COLUMNS)))
+    delays = ", ".join(column for _, column in STAGE_COLUMNS)
     return f"""
         SELECT {width!r} AS width, bucket, dimension, tenant, value, stage, delay,
             count(*) AS n
@@ -998,7 +981,7 @@ class DuckDBStore(Store):
         *,
         reference: bool = False,
     ) -> Summary:
-        _group_exprs(group_by, _ATTEMPT_GROUPS)
+        _group_exprs(group_by, ATTEMPT_GROUPS)
         names = list(group_by)
         rows = self._counts(
             scope, names, None, limit, totals=bool(names), reference=reference
@@ -1030,7 +1013,7 @@ class DuckDBStore(Store):
     ) -> TimeSeries:
         if not interval_seconds > 0:
             raise QueryError("interval must be positive", parameter="interval")
-        _group_exprs(group_by, _ATTEMPT_GROUPS)
+        _group_exprs(group_by, ATTEMPT_GROUPS)
         span = self._span(scope)
         if span is not None and span / interval_seconds > MAX_BUCKETS:
             raise QueryError(
@@ -1584,7 +1567,7 @@ class DuckDBStore(Store):
         self, scope: Scope, group_by: Sequence[GroupBy] = ()
     ) -> list[FailureGroup]:
         dims = [g for g in group_by if g != "cause"]
-        exprs = _group_exprs(dims, _ATTEMPT_GROUPS)
+        exprs = _group_exprs(dims, ATTEMPT_GROUPS)
         keys = [f"g{i}" for i in range(len(exprs))]
         selects = "".join(f"{e} AS {k}, " for e, k in zip(exprs, keys, strict=True))
         key_list = "".join(f"{k}, " for k in keys)
@@ -1634,7 +1617,7 @@ class DuckDBStore(Store):
     def dovecot_timings(
         self, scope: Scope, group_by: Sequence[GroupBy] = ()
     ) -> list[DovecotTimings]:
-        exprs = _group_exprs(group_by, _DOVECOT_GROUPS)
+        exprs = _group_exprs(group_by, DOVECOT_GROUPS)
         keys = [f"g{i}" for i in range(len(exprs))]
         selects = "".join(f"d.{e} AS {k}, " for e, k in zip(exprs, keys, strict=True))
         key_list = "".join(f"{k}, " for k in keys)
@@ -2008,7 +1991,7 @@ def _whole_buckets(
 def _count_sql(g: _Grouping, plan: _Rollup | None, window: _Where) -> _Part:
     """The CTE ``c``: the four additive counts per group, from the rollup's
     whole buckets and the attempts of the rest of the window."""
-    keys = g.select(_ATTEMPT_GROUPS, "ts")
+    keys = g.select(ATTEMPT_GROUPS, "ts")
     if plan is None:
         return _Part(
             f"""c AS (
@@ -2051,7 +2034,7 @@ def _deferred_sql(g: _Grouping, window: _Where, table: str) -> _Part:
     ``table`` is ``attempts`` or ``retried_attempts``, which holds every
     attempt of each recipient these read.
     """
-    keys = g.select(_ATTEMPT_GROUPS, "ts")
+    keys = g.select(ATTEMPT_GROUPS, "ts")
     w = window.sql()
     latest = [f"arg_max({k}, ts) AS {k}" for k in g.keys if k != "bucket"]
     if g.interval is not None:
@@ -2082,14 +2065,14 @@ def _quantile_sql(g: _Grouping, window: _Where) -> _Part:
     """The CTE ``p``: delay percentiles of the final attempts by the engine's
     ``quantile_cont``, for a build whose arithmetic ``_interpolated`` does not
     repeat (see ``DuckDBStore._histogram_percentiles``)."""
-    cols = ", ".join(col for _, col in _STAGE_COLUMNS)
+    cols = ", ".join(col for _, col in STAGE_COLUMNS)
     quantiles = ", ".join(
         f"count({col}) AS n_{name}, quantile_cont({col}, {list(QUANTILES)}) AS q_{name}"
-        for name, col in _STAGE_COLUMNS
+        for name, col in STAGE_COLUMNS
     )
     sql = f"""p AS (
         SELECT {g.key_list}{g.gid}{quantiles}
-        FROM (SELECT {g.select(_ATTEMPT_GROUPS, "ts")}{cols} FROM attempts
+        FROM (SELECT {g.select(ATTEMPT_GROUPS, "ts")}{cols} FROM attempts
               WHERE final AND {window.sql()})
         {g.by}
     )"""
@@ -2115,11 +2098,11 @@ def _histogram_sql(g: _Grouping, plan: _Rollup | None, window: _Where) -> _Part:
         params += rollup.params
     rest = window if plan is None else plan.rest(window)
     if rest is not None:
-        stages = ", ".join(str(i) for i in range(len(_STAGE_COLUMNS)))
-        delays = ", ".join(col for _, col in _STAGE_COLUMNS)
+        stages = ", ".join(str(i) for i in range(len(STAGE_COLUMNS)))
+        delays = ", ".join(col for _, col in STAGE_COLUMNS)
         sources.append(
             f"SELECT {g.selected}stage, v, count(*) AS n FROM ("
-            f"SELECT {g.select(_ATTEMPT_GROUPS, 'ts')}"
+            f"SELECT {g.select(ATTEMPT_GROUPS, 'ts')}"
             f"unnest([{stages}]::UTINYINT[]) AS stage, unnest([{delays}]) AS v "
             f"FROM attempts WHERE final AND {rest.sql()}) "
             "WHERE v IS NOT NULL GROUP BY ALL"
@@ -2212,7 +2195,7 @@ def _counts_in(
     joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
     if not exact:
         parts.append(_quantile_sql(g, where))
-        columns += [f"p.{p}_{name}" for name, _ in _STAGE_COLUMNS for p in "nq"]
+        columns += [f"p.{p}_{name}" for name, _ in STAGE_COLUMNS for p in "nq"]
         joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
     volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
     order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
