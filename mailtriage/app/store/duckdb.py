@@ -190,6 +190,7 @@ _ROLLUP_BATCH_COLUMNS = [
     "ts",
     "final",
     "status",
+    "message_key",
     *dict.fromkeys(ATTEMPT_GROUPS.values()),
     *(column for _, column in STAGE_COLUMNS),
 ]
@@ -784,7 +785,7 @@ class DuckDBStore(Store):
         )
         self._build_levels(db)
         self._merge_rollups(db)
-        self._keep_retried(db)
+        self._keep_retried(db, _lifetimes_span(db, cols.tables.get("messages")))
 
     def _append_rollup(
         self, db: duckdb.DuckDBPyConnection, table: str, widths: Sequence[float]
@@ -861,21 +862,30 @@ class DuckDBStore(Store):
             f"WHERE {same}"
         )
 
-    def _keep_retried(self, db: duckdb.DuckDBPyConnection) -> None:
+    def _keep_retried(
+        self, db: duckdb.DuckDBPyConnection, span: tuple[float, float] | None
+    ) -> None:
         """Copy to ``retried_attempts`` every attempt of the batch's recipients
         that have a non-final attempt, and the final attempts stored before of
         those retried for the first time.
 
         ``deferred`` then reads this table instead of every final attempt: it
         holds all of these recipients' attempts, in whatever order and batch
-        they were logged. Finding the final attempts stored before reads the
-        recipients of every final attempt once per batch.
+        they were logged. Earlier attempts of a recipient belong to the same
+        queue-ID lifetime, so they lie in ``span``, the time its lines cover
+        (``_lifetimes_span``): the lookups read that much of the tables, not all
+        of their history (zone maps skip the rest). Without a span they read
+        everything.
         """
+        within, bounds = (
+            ("", []) if span is None else ("WHERE ts BETWEEN ? AND ?", [*span])
+        )
         db.execute(
             "CREATE OR REPLACE TEMP TABLE _retried_batch AS "
             "SELECT rcpt, bool_or(NOT final) AS retried, "
-            "rcpt IN (SELECT rcpt FROM retried_attempts) AS known "
-            "FROM _rollup_batch GROUP BY rcpt"
+            f"rcpt IN (SELECT rcpt FROM retried_attempts {within}) AS known "
+            "FROM _rollup_batch GROUP BY rcpt",
+            bounds,
         )
         db.execute(
             f"INSERT INTO retried_attempts SELECT {_RETRIED_COLUMNS} "
@@ -890,10 +900,12 @@ class DuckDBStore(Store):
             "SELECT count(*) FROM _retried_batch WHERE retried AND NOT known"
         ).fetchall()
         if found[0][0]:
+            also = "" if span is None else "AND ts BETWEEN ? AND ?"
             db.execute(
                 f"INSERT INTO retried_attempts SELECT {_RETRIED_COLUMNS} "
-                "FROM attempts WHERE final AND rcpt IN (SELECT rcpt "
-                "FROM _retried_batch WHERE retried AND NOT known)"
+                f"FROM attempts WHERE final {also} AND rcpt IN (SELECT rcpt "
+                "FROM _retried_batch WHERE retried AND NOT known)",
+                bounds,
             )
 
     def _count_programs(
@@ -2214,6 +2226,30 @@ def _counts_in(
         table = cur.sql(histograms.sql, params=histograms.params)
         _attach_percentiles(rows, g.keys, table.to_arrow_table())
     return rows
+
+
+def _lifetimes_span(
+    db: duckdb.DuckDBPyConnection, messages: pa.Table | None
+) -> tuple[float, float] | None:
+    """The times that the queue-ID lifetimes of the batch's attempts cover, from
+    the batch's own message rows (a lifetime's ``first_ts`` and ``last_ts`` span
+    every line of it, its attempts included), or None when a lifetime's row is
+    not in the batch (a batch written without its messages)."""
+    if messages is None or messages.num_rows == 0:
+        return None
+    db.register("_rollup_messages", messages.select(["key", "first_ts", "last_ts"]))
+    try:
+        found = db.execute(
+            "SELECT min(m.first_ts), max(m.last_ts), count(*) - count(m.key) "
+            "FROM (SELECT DISTINCT message_key FROM _rollup_batch) b "
+            "LEFT JOIN _rollup_messages m ON m.key = b.message_key"
+        ).fetchall()
+    finally:
+        db.unregister("_rollup_messages")
+    first, last, missing = found[0]
+    if missing or first is None:
+        return None
+    return float(first), float(last)
 
 
 def _any_built(

@@ -41,7 +41,7 @@ from mailtriage.app.store.duckdb import (
     _whole_buckets,
 )
 from mailtriage.errors import ForbiddenError, StoreError
-from mailtriage.parsers.model import AttemptRow, Batch
+from mailtriage.parsers.model import AttemptRow, Batch, MessageRow
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "samples"
@@ -534,15 +534,34 @@ def test_coarser_widths_answer_the_same(
     store.close()
 
 
+@pytest.mark.parametrize("with_messages", [False, True])
 def test_a_retry_logged_after_its_outcome_still_finds_the_outcome(
-    tmp_path: Path,
+    tmp_path: Path, with_messages: bool
 ) -> None:
     store = DuckDBStore(tmp_path / "late.duckdb")
     first, *_ = boundary_attempts()
     outcome = dataclasses.replace(first, ts=MIDNIGHT + 100, status="sent")
     retry = dataclasses.replace(first, ts=MIDNIGHT, status="deferred", final=False)
-    store.write(Batch(attempts=[outcome]))
-    store.write(Batch(attempts=[retry]))
+    # With its message rows a batch bounds the lookups by the lifetime's span
+    # (``_lifetimes_span``); without them they read the whole history.
+    other = dataclasses.replace(first, ts=MIDNIGHT - 86400, message_key="mx1/Q0/0")
+    store.write(Batch(attempts=[other]))
+    lifetime = [
+        MessageRow(
+            first.message_key,
+            "mx1",
+            "Q0",
+            MIDNIGHT + 100 - t,
+            MIDNIGHT + 100,
+            False,
+            "smtpd",
+        )
+        for t in (0.0, 100.0)
+    ]
+    store.write(
+        Batch(attempts=[outcome], messages=lifetime[:1] if with_messages else [])
+    )
+    store.write(Batch(attempts=[retry], messages=lifetime[1:] if with_messages else []))
     assert rollup_drift(store) == []
     assert store.summary(Scope(since=MIDNIGHT - 600)).totals.deferred == 0
     assert store.summary(Scope(until=MIDNIGHT + 50)).totals.deferred == 1
