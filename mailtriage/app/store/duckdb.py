@@ -829,7 +829,9 @@ class DuckDBStore(Store):
         delay. A bucket's rows are summed per key and rewritten once those
         appended since its last merge outnumber the merged ones: each row is
         rewritten a few times at most, and a query reads at most about twice
-        the merged rows (or ``ROLLUP_MERGE_ROWS`` more).
+        the merged rows (or ``ROLLUP_MERGE_ROWS`` more). The buckets due are
+        recent ones as a rule: the range of their starts lets the engine skip
+        the row groups of older history.
         """
         due = db.execute(
             "SELECT width, bucket FROM rollup_buckets "
@@ -844,13 +846,23 @@ class DuckDBStore(Store):
             [[w for w, _ in due], [b for _, b in due]],
         )
         same = "t.width = m.width AND t.bucket = m.bucket"
+        starts = [min(b for _, b in due), max(b for _, b in due)]
+        near = "t.bucket BETWEEN ? AND ?"
         for table in _ROLLUP_COLUMNS:
-            rows = f"(SELECT t.* FROM {table} t SEMI JOIN _rollup_merging m ON {same})"
+            rows = (
+                f"(SELECT t.* FROM {table} t SEMI JOIN _rollup_merging m "
+                f"ON {same} WHERE {near})"
+            )
             db.execute(
                 f"CREATE OR REPLACE TEMP TABLE _rollup_merged_{table} AS "
-                + _rollup_sums_sql(table, rows)
+                + _rollup_sums_sql(table, rows),
+                starts,
             )
-            db.execute(f"DELETE FROM {table} t USING _rollup_merging m WHERE {same}")
+            db.execute(
+                f"DELETE FROM {table} t USING _rollup_merging m "
+                f"WHERE {same} AND {near}",
+                starts,
+            )
             db.execute(f"INSERT INTO {table} SELECT * FROM _rollup_merged_{table}")
         merged = " UNION ALL ".join(
             f"SELECT width, bucket FROM _rollup_merged_{table}"
