@@ -15,7 +15,6 @@ and only then is the store closed.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,13 +37,6 @@ from mailtriage.parsers.model import Batch
 
 # Seconds uvicorn gives open requests after a stop signal before closing them.
 GRACEFUL_SHUTDOWN_SECONDS = 10
-
-# How long a thread may hold the interpreter lock while another waits for it.
-# DuckDB releases the lock while it runs a query but takes it back to hand over
-# results, and then waits for whichever thread holds it: with live ingest parsing
-# in Python, CPython's default of 5 ms made every such handover a wait of up to
-# 5 ms, several per query (bench/bench_api.py: ... ).
-SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 @dataclass(slots=True)
@@ -126,7 +118,6 @@ def run_service(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then flush and close everything."""
     service = build_service(settings)
     server = settings.server
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     if not settings.tokens:
         logger.warning(
             "no tokens configured: every caller is an operator, so only loopback "
