@@ -312,6 +312,20 @@ def test_most_windows_are_answered_from_the_rollups(
     assert _rollup_plan(Scope(), [], 900.0) is None
 
 
+@pytest.mark.parametrize("group_by", [("domain",), ("cause",), ("tenant", "relay")])
+def test_a_limit_keeps_the_groups_and_totals_of_the_whole_summary(
+    midnight_store: DuckDBStore, group_by: tuple[GroupBy, ...]
+) -> None:
+    # The totals and every kept group are as in the summary without a limit.
+    for since in (None, MIDNIGHT - 1500):
+        scope = Scope(since=since)
+        whole = midnight_store.summary(scope, group_by)
+        top = midnight_store.summary(scope, group_by, limit=2)
+        assert len(whole.groups) > 2
+        assert top.totals == whole.totals
+        assert top.groups == whole.groups[:2]
+
+
 def test_summaries_read_the_rollups(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "r.duckdb")
     rows = [
