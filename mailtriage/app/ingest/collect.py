@@ -706,7 +706,7 @@ class Collector:
     ) -> None:
         self.spool = Spool(spool_dir, host)
         try:
-            pipeline = IngestPipeline(self.spool, settings, stream="collect")  # type: ignore[arg-type]
+            pipeline = IngestPipeline(self.spool, settings, stream="collect")
         except BaseException:
             self.spool.close()
             raise

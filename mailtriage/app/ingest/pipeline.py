@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -91,6 +91,25 @@ from mailtriage.parsers.assembler import Assembler
 from mailtriage.parsers.line import LineParser
 from mailtriage.parsers.model import Batch
 from mailtriage.parsers.tenants import TenantMap
+
+
+class BatchSink(Protocol):
+    """What a pipeline commits to: a ``Store``, or the collector's spool
+    (``mailtriage.app.ingest.collect.Spool``)."""
+
+    def write(
+        self,
+        batch: Batch | ColumnBatch,
+        checkpoint: Checkpoint | Sequence[Checkpoint] | None = None,
+        *,
+        state: bytes | None = None,
+        stream: str = "main",
+    ) -> None: ...
+
+    def checkpoint(self, source_id: str) -> Checkpoint | None: ...
+
+    def state(self, stream: str = "main") -> bytes | None: ...
+
 
 _STATE_MAGIC = b"MTS1"
 _ROUTE_CACHE_LIMIT = 100_000
@@ -410,7 +429,7 @@ class IngestPipeline:
 
     def __init__(
         self,
-        store: Store,
+        store: BatchSink,
         settings: Settings,
         *,
         stream: str = "main",
@@ -611,7 +630,7 @@ class _Writer:
     batch: a slow store slows the parser down rather than filling memory.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: BatchSink) -> None:
         self.store = store
         self.error: BaseException | None = None
         self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=1)
