@@ -31,9 +31,10 @@ since DuckDB releases the GIL while it inserts. Rows become Arrow columns every
 ``ingest.file_column_lines`` lines and wait as columns for their commit: a commit
 of many lines costs DuckDB far less per row than several small ones (its
 write-ahead log and checkpoints work per commit), while the rows held as Python
-objects, the bulk of the memory, stay few. Known shortcoming: that writer thread is
-the limit of a file ingest (about 11 µs a line: inserts, rollups, commit), below
-the 200,000 lines/s target whatever the parsing speed or the ``workers``.
+objects, the bulk of the memory, stay few. Known shortcoming: a file ingest keeps
+about 1.4 of 2 cores busy, well below the 200,000 lines/s target whatever the
+parsing speed or the ``workers``: the writer thread's inserts, rollups and commits
+overlap the parsing only in part, both threads needing the interpreter lock.
 
 **Restart.** The pipeline restores its assemblers from the state last committed for
 its stream, and every source resumes at its committed offset: the state and the
