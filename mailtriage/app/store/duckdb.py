@@ -9,11 +9,12 @@ plus bookkeeping:
   ``unparsed`` (counts added per shape), ``program_lines`` (lines per program);
 - ``sources`` (checkpoints), ``pipeline_state`` (the assemblers' open state),
   ``conversations`` (chat turns), ``schema_version``;
-- ``rollup_counts`` and ``rollup_delays`` (per ten-minute bucket, tenant and one
-  dimension: the four additive counts, and how many final attempts had each delay
-  value), ``rollup_buckets`` (when to merge them) and ``retried_attempts`` (every
-  attempt of a recipient with a non-final one), kept by each write
-  (``DuckDBStore._roll_up``) for the count queries (``DuckDBStore._counts``);
+- ``rollup_counts`` and ``rollup_delays`` (per ten-minute bucket, and per day once
+  the day is closed, tenant and one dimension: the four additive counts, and how
+  many final attempts had each delay value), ``rollup_buckets`` (which buckets are
+  built, and when to merge them) and ``retried_attempts`` (every attempt of a
+  recipient with a non-final one), kept by each write (``DuckDBStore._roll_up``)
+  for the count queries (``DuckDBStore._counts``);
 - the view ``attempt_dovecot`` pairs each Postfix attempt with the Dovecot row of the
   same join key (``AttemptRow.dovecot_key``) logged at or before it, allowing
   ``JOIN_SLACK_SECONDS`` of clock skew between hosts: a recipient retried after a
