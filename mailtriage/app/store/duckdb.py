@@ -1817,8 +1817,7 @@ class _Grouping:
         ``columns[name]`` and their time in ``time``."""
         selects = [f"{columns[name]} AS g{i}" for i, name in enumerate(self.names)]
         if self.interval is not None:
-            width = repr(self.interval)
-            selects.append(f"floor({time} / {width}) * {width} AS bucket")
+            selects.append(f"{_floor(time, self.interval)} AS bucket")
         return "".join(f"{s}, " for s in selects)
 
     def by_with(self, extra: str) -> str:
@@ -1952,16 +1951,13 @@ def _cover(
     )
     if not runs:
         return _cover(since, until, widths[:-1], built)
-    ranges: list[tuple[float, float | None, float | None]] = []
+    ranges: list[tuple[float, float | None, float | None]] = [
+        (width, first, end) for first, end in runs
+    ]
     edges: list[tuple[Any, Any]] = []
-    gaps = []
-    start = since
-    for first, end in runs:
-        gaps.append((start, first))
-        ranges.append((width, first, end))
-        start = end
-    gaps.append((start, until))
-    for start, end in gaps:
+    starts = [since, *(end for _, end in runs)]
+    ends = [*(first for first, _ in runs), until]
+    for start, end in zip(starts, ends, strict=True):
         # Both sides open (whole buckets reach that far) or meeting: no gap.
         if start != end:
             more, left = _cover(start, end, widths[:-1], built)
