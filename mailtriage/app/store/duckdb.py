@@ -1092,9 +1092,37 @@ class DuckDBStore(Store):
             plan = None
             if exact and not reference:
                 plan = _rollup_plan(scope, group_by, interval, _built(cur))
-            return _counts_in(
-                cur, plan, exact, scope, group_by, interval, limit, totals, reference
-            )
+            g = _Grouping(group_by, interval, totals)
+            where = _attempt_where(scope)
+            parts = [
+                _count_sql(g, plan, where),
+                _deferred_sql(
+                    g, where, "attempts" if reference else "retried_attempts"
+                ),
+            ]
+            columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
+            joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
+            if not exact:
+                parts.append(_quantile_sql(g, where))
+                columns += [f"p.{p}_{name}" for name, _ in STAGE_COLUMNS for p in "nq"]
+                joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
+            volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
+            order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
+            order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
+            top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
+            sql = f"""
+                WITH {", ".join(part.sql for part in parts)}
+                SELECT {", ".join(columns)} FROM c {" ".join(joins)}
+                ORDER BY {", ".join(order)}
+                {top}
+            """
+            params = [value for part in parts for value in part.params]
+            rows = _fetch_dicts(cur.execute(sql, params))
+            if exact:
+                histograms = _histogram_sql(g, plan, where)
+                table = cur.sql(histograms.sql, params=histograms.params)
+                _attach_percentiles(rows, g.keys, table.to_arrow_table())
+            return rows
 
     @contextmanager
     def _snapshot(self, doing: str) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -2191,50 +2219,6 @@ def _order_statistics(
             covers = pc.and_(pc.less_equal(before, at), pc.less(at, upto))
             out.append(pc.filter(values, covers).to_pylist())
     return lows, highs
-
-
-def _counts_in(
-    cur: duckdb.DuckDBPyConnection,
-    plan: _Rollup | None,
-    exact: bool,
-    scope: Scope,
-    group_by: Sequence[GroupBy],
-    interval: float | None,
-    limit: int | None,
-    totals: bool,
-    reference: bool,
-) -> list[dict[str, Any]]:
-    """``DuckDBStore._counts`` in the snapshot ``cur``, from the rollups of
-    ``plan``; ``exact`` where the histograms' percentiles are the engine's."""
-    g = _Grouping(group_by, interval, totals)
-    where = _attempt_where(scope)
-    parts = [
-        _count_sql(g, plan, where),
-        _deferred_sql(g, where, "attempts" if reference else "retried_attempts"),
-    ]
-    columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
-    joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
-    if not exact:
-        parts.append(_quantile_sql(g, where))
-        columns += [f"p.{p}_{name}" for name, _ in STAGE_COLUMNS for p in "nq"]
-        joins.append(f"LEFT JOIN p ON {g.join('c', 'p')}")
-    volume = "(c.delivered + c.bounced + c.expired + coalesce(d.deferred, 0))"
-    order = ["c.gid DESC"] + (["c.bucket"] if interval is not None else [])
-    order += [f"{volume} DESC"] + [f"c.{k}" for k in g.keys if k != "bucket"]
-    top = f"LIMIT {int(limit) + (1 if totals else 0)}" if limit else ""
-    sql = f"""
-        WITH {", ".join(part.sql for part in parts)}
-        SELECT {", ".join(columns)} FROM c {" ".join(joins)}
-        ORDER BY {", ".join(order)}
-        {top}
-    """
-    params = [value for part in parts for value in part.params]
-    rows = _fetch_dicts(cur.execute(sql, params))
-    if exact:
-        histograms = _histogram_sql(g, plan, where)
-        table = cur.sql(histograms.sql, params=histograms.params)
-        _attach_percentiles(rows, g.keys, table.to_arrow_table())
-    return rows
 
 
 def _lifetimes_span(
