@@ -497,19 +497,29 @@ def test_a_failed_write_leaves_the_rollups_as_they_were(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("version", [1, 2])
 def test_an_old_database_gets_its_rollups_on_opening(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
     path = tmp_path / "old.duckdb"
     with monkeypatch.context() as old:
-        old.setattr(duckdb_store, "MIGRATIONS", duckdb_store.MIGRATIONS[:1])
-        old.setattr(duckdb_store, "SCHEMA_VERSION", 1)
+        old.setattr(duckdb_store, "MIGRATIONS", duckdb_store.MIGRATIONS[:version])
+        old.setattr(duckdb_store, "SCHEMA_VERSION", version)
         old.setattr(DuckDBStore, "_roll_up", lambda self, db, cols: None)
         store = DuckDBStore(path)
         store.write(Batch(attempts=boundary_attempts()))
+        if version == 2:
+            # Writes of version 2 kept the retried attempts; its rollups had one
+            # table per kind, which migration 3 replaces, rows and all.
+            store._db.execute(duckdb_store._MIGRATION_2[-1])
+            store._db.execute(
+                "INSERT INTO rollup_delays VALUES (600, 0, 'none', 'x', NULL, 0, 1, 9)"
+            )
         store.close()
     store = DuckDBStore(path)
-    assert store._rows("SELECT max(version) FROM schema_version", [], "test") == [(2,)]
+    assert store._rows("SELECT max(version) FROM schema_version", [], "test") == [
+        (duckdb_store.SCHEMA_VERSION,)
+    ]
     assert rollup_drift(store) == []
     assert store._rows("SELECT count(*) FROM rollup_delays", [], "test")[0][0] > 0
     for group_by in [(), ("tenant",), ("domain",)]:
