@@ -57,8 +57,8 @@ class StoreSettings(BaseModel):
     # DuckDB's buffer memory; the process needs about 150 MB more for Python.
     memory_limit_mb: int = 256
     # The same for ``mailtriage ingest``, which only writes: a cache of the file
-    # does not help it, and a small one keeps a whole ingest near 300 MB (README,
-    # "Benchmarks": 282-345 MB by host).
+    # does not help it, and a small one keeps a whole ingest under 300 MB (README,
+    # "Benchmarks": without numpy, which pyarrow loads where it is installed).
     ingest_memory_limit_mb: int = 64
 
 
