@@ -13,9 +13,10 @@ plus bookkeeping:
   the day is closed, tenant and one dimension: the four additive counts, and how
   many final attempts had each delay value), views over a table per dimension
   (``rollup_delays_domain`` and so on), ``rollup_buckets`` (which buckets are
-  built, and when to merge them) and ``retried_attempts`` (every attempt of a
-  recipient with a non-final one), kept by each write (``DuckDBStore._roll_up``)
-  for the count queries (``DuckDBStore._counts``);
+  built, and when to merge them), ``retried_attempts`` (every attempt of a
+  recipient with a non-final one) and ``deferred_latest`` (the latest deferral of
+  each recipient not settled after it), kept by each write
+  (``DuckDBStore._roll_up``) for the count queries (``DuckDBStore._counts``);
 - the view ``attempt_dovecot`` pairs each Postfix attempt with the Dovecot row of the
   same join key (``AttemptRow.dovecot_key``) logged at or before it, allowing
   ``JOIN_SLACK_SECONDS`` of clock skew between hosts: a recipient retried after a
@@ -204,6 +205,34 @@ _RETRIED_COLUMNS = (
     "relay_host, host"
 )
 """The columns of ``retried_attempts``: what ``deferred`` filters and groups on."""
+
+_LATEST_COLUMNS = tuple(dict.fromkeys(ATTEMPT_GROUPS.values()))
+"""The group columns that ``deferred_latest`` keeps of a recipient's latest
+non-final attempt."""
+
+
+def _deferred_latest_sql(source: str, where: str) -> str:
+    """Rows of ``deferred_latest`` for the recipients of ``source`` (whose rows
+    of each recipient are all there) that ``where`` selects.
+
+    A recipient counts as ``deferred`` in a window open at its end when its
+    latest non-final attempt is in the window and deferred, and no final
+    outcome is (``_deferred_sql``): the latest non-final attempt, and the latest
+    final outcome's time, say it for every start of the window. A final outcome
+    logged after that attempt settles the recipient for every window, and the
+    row is not kept. The keys are taken as ``_deferred_sql`` takes them, each the
+    latest non-NULL of the non-final attempts.
+    """
+    latest = ", ".join(
+        f"arg_max({c}, ts) FILTER (WHERE NOT final) AS {c}" for c in _LATEST_COLUMNS
+    )
+    return f"""
+        SELECT rcpt, ts, final_ts, {", ".join(_LATEST_COLUMNS)} FROM (
+            SELECT rcpt, max(ts) FILTER (WHERE NOT final) AS ts,
+                max(ts) FILTER (WHERE final) AS final_ts,
+                arg_max(status, ts) FILTER (WHERE NOT final) AS status, {latest}
+            FROM {source} WHERE {where} GROUP BY rcpt)
+        WHERE status = 'deferred' AND (final_ts IS NULL OR final_ts < ts)"""
 
 
 def _floor(column: str, width: float) -> str:
@@ -490,6 +519,16 @@ _MIGRATION_3 = [
     *_fill_rollups_sql(),
 ]
 
+_MIGRATION_4 = [
+    # The recipients that a window open at its end may count as ``deferred``.
+    """CREATE TABLE deferred_latest (
+        rcpt UBIGINT NOT NULL, ts DOUBLE NOT NULL, final_ts DOUBLE,
+        tenant VARCHAR NOT NULL, recipient_domain VARCHAR NOT NULL,
+        transport VARCHAR NOT NULL, cause VARCHAR, relay_host VARCHAR,
+        host VARCHAR NOT NULL)""",
+    "INSERT INTO deferred_latest " + _deferred_latest_sql("retried_attempts", "TRUE"),
+]
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("tables for messages, attempts, rejects, dovecot, events, lines", _MIGRATION_1),
     (
@@ -497,6 +536,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         _MIGRATION_2,
     ),
     ("a table per rollup family, and views that join them", _MIGRATION_3),
+    ("the latest deferral of each recipient not yet settled", _MIGRATION_4),
 ]
 """Numbered from 1 in list order. Append; never edit one that was released."""
 
@@ -843,11 +883,11 @@ class DuckDBStore(Store):
             )
         finally:
             db.unregister("_rollup_arrow")
-        span = pc.min_max(table.column("ts")).as_py()
+        times = pc.min_max(table.column("ts")).as_py()
         widths = [ROLLUP_WIDTHS[0]] + [
             width
             for width in ROLLUP_WIDTHS[1:]
-            if _any_built(db, width, span["min"], span["max"])
+            if _any_built(db, width, times["min"], times["max"])
         ]
         fresh = [self._append_rollup(db, name, widths) for name in _ROLLUP_COLUMNS]
         appended = " UNION ALL ".join(
@@ -861,7 +901,9 @@ class DuckDBStore(Store):
         )
         self._build_levels(db)
         self._merge_rollups(db)
-        self._keep_retried(db, _lifetimes_span(db, cols.tables.get("messages")))
+        span = _lifetimes_span(db, cols.tables.get("messages"))
+        self._keep_retried(db, span)
+        self._keep_deferred(db, span)
 
     def _append_rollup(
         self, db: duckdb.DuckDBPyConnection, table: str, widths: Sequence[float]
@@ -996,6 +1038,23 @@ class DuckDBStore(Store):
                 "FROM _retried_batch WHERE retried AND NOT known)",
                 bounds,
             )
+
+    def _keep_deferred(
+        self, db: duckdb.DuckDBPyConnection, span: tuple[float, float] | None
+    ) -> None:
+        """Rebuild the ``deferred_latest`` rows of the recipients whose rows of
+        ``retried_attempts`` this batch changed (``_keep_retried``), from all of
+        their rows there, which lie in ``span`` as its docstring says."""
+        touched = "rcpt IN (SELECT rcpt FROM _retried_batch WHERE retried OR known)"
+        within, bounds = (
+            ("", []) if span is None else (" AND ts BETWEEN ? AND ?", [*span])
+        )
+        db.execute(f"DELETE FROM deferred_latest WHERE {touched}")
+        db.execute(
+            "INSERT INTO deferred_latest "
+            + _deferred_latest_sql("retried_attempts", touched + within),
+            bounds,
+        )
 
     def _count_programs(
         self, db: duckdb.DuckDBPyConnection, counts: Mapping[str, int]
@@ -1160,7 +1219,8 @@ class DuckDBStore(Store):
         delay histograms come from the rollups for the whole buckets of the
         window and from the attempts for its edges (``_rollup_plan``; the
         attempts alone where no rollup fits), ``deferred`` from
-        ``retried_attempts`` (``_deferred_sql``). ``reference`` reads everything
+        ``retried_attempts`` (``_deferred_sql``), or for a window open at its end
+        from ``deferred_latest``. ``reference`` reads everything
         from ``attempts``: the yardstick the tests hold the rest to.
         """
         exact = self._histogram_percentiles()
@@ -1170,12 +1230,13 @@ class DuckDBStore(Store):
                 plan = _rollup_plan(scope, group_by, interval, _built(cur))
             g = _Grouping(group_by, interval, totals)
             where = _attempt_where(scope)
-            parts = [
-                _count_sql(g, plan, where),
-                _deferred_sql(
-                    g, where, "attempts" if reference else "retried_attempts"
-                ),
-            ]
+            if reference:
+                deferred = _deferred_sql(g, where, "attempts")
+            elif _latest_answers(scope, interval):
+                deferred = _deferred_latest_part(g, where, scope.since)
+            else:
+                deferred = _deferred_sql(g, where, "retried_attempts")
+            parts = [_count_sql(g, plan, where), deferred]
             columns = ["c.*", "coalesce(d.deferred, 0) AS deferred"]
             joins = [f"LEFT JOIN d ON {g.join('c', 'd')}"]
             if not exact:
@@ -2184,6 +2245,34 @@ def _deferred_sql(g: _Grouping, window: _Where, table: str) -> _Part:
             FROM r WHERE last_status = 'deferred' {g.by}
         )"""
     return _Part(sql, window.params * 2)
+
+
+def _latest_answers(scope: Scope, interval: float | None) -> bool:
+    """Whether ``deferred_latest`` answers ``deferred`` for this query: one
+    window open at its end, filtered only on what a recipient's attempts share
+    (tenant, domain). A host, transport or relay can differ between attempts,
+    and a filter on them picks the latest among the matching ones."""
+    return (
+        interval is None
+        and scope.until is None
+        and scope.host is None
+        and scope.transport is None
+        and scope.relay is None
+    )
+
+
+def _deferred_latest_part(g: _Grouping, window: _Where, since: float | None) -> _Part:
+    """The CTE ``d`` from ``deferred_latest`` (see ``_deferred_latest_sql``):
+    the recipients whose latest non-final attempt is in the window and whose
+    final outcome, if any, came before it."""
+    settled = "final_ts IS NULL" + ("" if since is None else " OR final_ts < ?")
+    sql = f"""d AS (
+        SELECT {g.key_list}{g.gid} count(*) AS deferred
+        FROM (SELECT {g.select(ATTEMPT_GROUPS, "ts")}rcpt FROM deferred_latest
+              WHERE {window.sql()} AND ({settled}))
+        {g.by}
+    )"""
+    return _Part(sql, [*window.params, *([] if since is None else [since])])
 
 
 def _quantile_sql(g: _Grouping, window: _Where) -> _Part:

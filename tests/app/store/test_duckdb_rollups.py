@@ -36,6 +36,7 @@ from mailtriage.app.store.duckdb import (
     ROLLUP_WIDTHS,
     DuckDBStore,
     _cover,
+    _deferred_latest_sql,
     _rollup_plan,
     _rollup_rows_sql,
     _rollup_sums_sql,
@@ -59,9 +60,9 @@ GROUPINGS: list[tuple[GroupBy, ...]] = [
 
 
 def rollup_drift(store: DuckDBStore) -> list[tuple[Any, ...]]:
-    """Rows where the rollups (added up per key) or ``retried_attempts`` differ
-    from the same computed afresh from ``attempts`` (at the coarser widths, for
-    the buckets built); empty when they agree."""
+    """Rows where the rollups (added up per key), ``retried_attempts`` or
+    ``deferred_latest`` differ from the same computed afresh from ``attempts``
+    (at the coarser widths, for the buckets built); empty when they agree."""
     found: list[tuple[Any, ...]] = []
     for table in _ROLLUP_COLUMNS:
         fresh = f"({_rollup_rows_sql(table, 'attempts')})"
@@ -90,6 +91,13 @@ def rollup_drift(store: DuckDBStore) -> list[tuple[Any, ...]]:
         f"({retried} EXCEPT ALL {kept}) UNION ALL ({kept} EXCEPT ALL {retried})",
         [],
         "comparing retried attempts",
+    )
+    latest = _deferred_latest_sql("attempts", "TRUE")
+    found += store._rows(
+        f"(({latest}) EXCEPT ALL SELECT * FROM deferred_latest) UNION ALL "
+        f"(SELECT * FROM deferred_latest EXCEPT ALL ({latest}))",
+        [],
+        "comparing the latest deferrals",
     )
     return found
 
@@ -498,7 +506,7 @@ def test_a_failed_write_leaves_the_rollups_as_they_were(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_old_database_gets_its_rollups_on_opening(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
 ) -> None:
@@ -506,7 +514,10 @@ def test_an_old_database_gets_its_rollups_on_opening(
     with monkeypatch.context() as old:
         old.setattr(duckdb_store, "MIGRATIONS", duckdb_store.MIGRATIONS[:version])
         old.setattr(duckdb_store, "SCHEMA_VERSION", version)
-        old.setattr(DuckDBStore, "_roll_up", lambda self, db, cols: None)
+        if version < 3:
+            old.setattr(DuckDBStore, "_roll_up", lambda self, db, cols: None)
+        else:  # Writes of version 3 kept all but ``deferred_latest``.
+            old.setattr(DuckDBStore, "_keep_deferred", lambda self, db, span: None)
         store = DuckDBStore(path)
         store.write(Batch(attempts=boundary_attempts()))
         if version == 2:
@@ -523,6 +534,7 @@ def test_an_old_database_gets_its_rollups_on_opening(
     ]
     assert rollup_drift(store) == []
     assert store._rows("SELECT count(*) FROM rollup_delays", [], "test")[0][0] > 0
+    assert store._rows("SELECT count(*) FROM deferred_latest", [], "test")[0][0] > 0
     for group_by in [(), ("tenant",), ("domain",)]:
         assert_same_summary(store, Scope(), group_by, None)
     store.close()
@@ -581,6 +593,48 @@ def test_coarser_widths_answer_the_same(
         group_by = rng.choice(GROUPINGS)
         assert_same_summary(store, Scope(since=since, until=until), group_by, None)
     assert_same_series(store, Scope(since=MIDNIGHT - 7200), 3600.0, ("tenant",))
+    store.close()
+
+
+def test_deferred_in_open_windows_follows_the_latest_deferral(tmp_path: Path) -> None:
+    # ``deferred_latest`` answers windows open at their end: a recipient whose
+    # outcome carries an earlier time than its last deferral (clocks of two
+    # hosts apart), one deferred on two hosts in turn and still pending, and
+    # one settled after its deferral.
+    store = DuckDBStore(tmp_path / "open.duckdb")
+    first, *_ = boundary_attempts()
+
+    def attempt(key: str, ts: float, status: str, host: str) -> AttemptRow:
+        return dataclasses.replace(
+            first,
+            message_key=key,
+            ts=MIDNIGHT + ts,
+            status=status,
+            final=status != "deferred",
+            host=host,
+        )
+
+    skewed = [attempt("mx1/S/1", 0, "deferred", "mx1")]
+    skewed += [attempt("mx1/S/1", 50, "sent", "mx2")]
+    skewed += [attempt("mx1/S/1", 100, "deferred", "mx1")]
+    pending = [
+        attempt("mx1/P/1", t, "deferred", h) for t, h in ((10, "mx1"), (60, "mx2"))
+    ]
+    settled = [attempt("mx1/D/1", 20, "deferred", "mx1")]
+    settled += [attempt("mx1/D/1", 70, "sent", "mx1")]
+    for rows in (skewed[:2], pending[:1] + settled, skewed[2:] + pending[1:]):
+        store.write(Batch(attempts=rows))
+    assert rollup_drift(store) == []
+    counts = {
+        since: store.summary(Scope(since=MIDNIGHT + since)).totals.deferred
+        for since in (0, 40, 55, 65, 101)
+    }
+    assert counts == {0: 1, 40: 1, 55: 2, 65: 1, 101: 0}
+    for since in (None, 0.0, 30.0, 50.0, 51.0, 60.0, 100.0):
+        start = None if since is None else MIDNIGHT + since
+        for group_by in [(), ("host",), ("domain",), ("tenant", "host")]:
+            assert_same_summary(store, Scope(since=start), group_by, None)
+        assert_same_summary(store, Scope(since=start, host="mx1"), (), None)
     store.close()
 
 
