@@ -555,13 +555,12 @@ def test_a_family_is_read_from_its_own_table(tmp_path: Path, view: str) -> None:
         text = "\n".join(str(row[-1]) for row in plan)
         scanned = set(re.findall(rf"\b{view}_[a-z]+\b", text))
         assert scanned == {f"{view}_{dimension}"}
-        rows = store._rows(
-            f"SELECT count(*) FROM {view}_{dimension}", [], "test"
-        ) + store._rows(
+        own = store._rows(f"SELECT count(*) FROM {view}_{dimension}", [], "test")
+        through = store._rows(
             f"SELECT count(*) FROM {view} WHERE dimension = ?", [dimension], "test"
         )
-        assert rows[0] == rows[1]
-        assert rows[0][0] > 0
+        assert own == through
+        assert own[0][0] > 0
     store.close()
 
 
